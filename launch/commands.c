@@ -1,0 +1,17 @@
+#include "launch/commands.h"
+
+#include <string.h>
+
+/* One line per subcommand, in the order `m3ae help` lists them. */
+const m3ae_command m3ae_commands[] = {
+    {"version", "print the m3ae version, the library versions and the visible CUDA devices",
+     m3ae_cmd_version},
+    /* subcommands: add new entries above this line */
+};
+const int m3ae_n_commands = (int)(sizeof m3ae_commands / sizeof m3ae_commands[0]);
+
+int m3ae_cli_wants_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
+    return 0;
+}

@@ -1,0 +1,20 @@
+/* The m3ae command's subcommands. Each lives in its own launch/cmd_<name>.c and is listed once in
+ * the table of launch/commands.c; `m3ae help` and dispatch both read that table. */
+#ifndef M3AE_LAUNCH_COMMANDS_H
+#define M3AE_LAUNCH_COMMANDS_H
+
+typedef struct {
+    const char *name;
+    const char *summary; /* one line for `m3ae help` */
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand's name; returns an exit code */
+} m3ae_command;
+
+extern const m3ae_command m3ae_commands[];
+extern const int m3ae_n_commands;
+
+/* True when argv holds -h or --help (every subcommand answers both). */
+int m3ae_cli_wants_help(int argc, char **argv);
+
+int m3ae_cmd_version(int argc, char **argv);
+
+#endif
