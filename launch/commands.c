@@ -6,6 +6,7 @@
 const m3ae_command m3ae_commands[] = {
     {"version", "print the m3ae version, the library versions and the visible CUDA devices",
      m3ae_cmd_version},
+    {"bench", "run a benchmark (tokenizer, loader, step) and print a table", m3ae_cmd_bench},
     /* subcommands: add new entries above this line */
 };
 const int m3ae_n_commands = (int)(sizeof m3ae_commands / sizeof m3ae_commands[0]);

@@ -16,5 +16,7 @@ extern const int m3ae_n_commands;
 int m3ae_cli_wants_help(int argc, char **argv);
 
 int m3ae_cmd_version(int argc, char **argv);
+int m3ae_cmd_bench(int argc, char **argv);
+/* subcommands: add prototypes above this line */
 
 #endif

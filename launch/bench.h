@@ -1,0 +1,13 @@
+/* `m3ae bench <what>`: the benchmarks. Each lives in launch/bench_<what>.c and is listed once in
+ * the table of launch/cmd_bench.c. */
+#ifndef M3AE_LAUNCH_BENCH_H
+#define M3AE_LAUNCH_BENCH_H
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the benchmark's name */
+} m3ae_bench;
+
+/* benchmarks: add prototypes below this line */
+#endif
