@@ -1,0 +1,244 @@
+#include "checkpoints/ckpt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoints/h5file.h"
+#include "common/build_info.h"
+#include "common/log.h"
+#include "model/optimizer.h"
+
+static const char *moment_group[2] = {"/optimizer/exp_avg/", "/optimizer/exp_avg_sq/"};
+
+int m3ae_ckpt_save(const char *path, const m3ae_registry *r, const float *params, const float *exp_avg,
+                   const float *exp_avg_sq, const m3ae_ckpt_meta *meta, m3ae_error *err) {
+    m3ae_h5 *f = m3ae_h5_create(path, err);
+    if (!f) return -1;
+    char name[256];
+    int rc = 0;
+    for (int i = 0; i < r->n && rc == 0; i++) {
+        const m3ae_param *p = &r->p[i];
+        snprintf(name, sizeof name, "/model/%s", p->name);
+        rc = m3ae_h5_write(f, name, p->ndim, p->shape, params + p->offset, 0, err);
+        const float *moments[2] = {exp_avg, exp_avg_sq};
+        for (int k = 0; k < 2 && rc == 0 && exp_avg && m3ae_param_gets_gradient(p); k++) {
+            snprintf(name, sizeof name, "%s%s", moment_group[k], p->name);
+            rc = m3ae_h5_write(f, name, p->ndim, p->shape, moments[k] + p->offset, 0, err);
+        }
+    }
+    if (rc == 0)
+        rc = m3ae_h5_attr_str(f, "format", "m3ae-checkpoint", err) ||
+             m3ae_h5_attr_i64(f, "format_version", M3AE_CKPT_FORMAT_VERSION, err) ||
+             m3ae_h5_attr_i64(f, "step", meta->step, err) || m3ae_h5_attr_i64(f, "epoch", meta->epoch, err) ||
+             m3ae_h5_attr_i64(f, "position", meta->position, err) || m3ae_h5_attr_i64(f, "seed", meta->seed, err) ||
+             m3ae_h5_attr_i64(f, "world_size", meta->world_size, err) ||
+             m3ae_h5_attr_i64(f, "has_optimizer", exp_avg != NULL, err) ||
+             m3ae_h5_attr_str(f, "config", meta->config, err) ||
+             m3ae_h5_attr_str(f, "m3ae_version", M3AE_VERSION, err) ||
+             m3ae_h5_attr_str(f, "m3ae_commit", M3AE_GIT_COMMIT, err)
+                 ? -1
+                 : 0;
+    if (rc != 0) {
+        m3ae_h5_abort(f);
+        return -1;
+    }
+    return m3ae_h5_commit(f, err);
+}
+
+static int read_meta(m3ae_h5 *f, const char *path, m3ae_ckpt_meta *meta, m3ae_error *err) {
+    int64_t version = 0;
+    char format[64] = "";
+    if (m3ae_h5_get_attr_str(f, "format", format, sizeof format) != 0 || strcmp(format, "m3ae-checkpoint") != 0 ||
+        m3ae_h5_get_attr_i64(f, "format_version", &version) != 0)
+        return m3ae_error_set(err, "%s is not an m3ae checkpoint (no format attributes); for PyTorch checkpoints use "
+                                   "tools/convert_checkpoint.py", path);
+    if (version > M3AE_CKPT_FORMAT_VERSION)
+        return m3ae_error_set(err, "%s has checkpoint format %lld, newer than this m3ae (%d): update m3ae", path,
+                              (long long)version, M3AE_CKPT_FORMAT_VERSION);
+    if (!meta) return 0;
+    memset(meta, 0, sizeof *meta);
+    m3ae_h5_get_attr_i64(f, "step", &meta->step);
+    m3ae_h5_get_attr_i64(f, "epoch", &meta->epoch);
+    m3ae_h5_get_attr_i64(f, "position", &meta->position);
+    m3ae_h5_get_attr_i64(f, "seed", &meta->seed);
+    m3ae_h5_get_attr_i64(f, "world_size", &meta->world_size);
+    m3ae_h5_get_attr_str(f, "config", meta->config, sizeof meta->config);
+    m3ae_h5_get_attr_str(f, "m3ae_version", meta->version, sizeof meta->version);
+    m3ae_h5_get_attr_str(f, "m3ae_commit", meta->commit, sizeof meta->commit);
+    return 0;
+}
+
+int m3ae_ckpt_read_meta(const char *path, m3ae_ckpt_meta *meta, m3ae_error *err) {
+    m3ae_h5 *f = m3ae_h5_open(path, err);
+    if (!f) return -1;
+    int rc = read_meta(f, path, meta, err);
+    m3ae_h5_close(f);
+    return rc;
+}
+
+typedef struct {
+    const m3ae_registry *r;
+    int unexpected;
+    char first[256];
+} unexpected_ctx;
+
+static int count_unexpected(const char *name, int ndim, const int64_t *shape, void *p) {
+    (void)ndim, (void)shape;
+    unexpected_ctx *c = p;
+    if (m3ae_registry_find(c->r, name) < 0) {
+        if (!c->unexpected) snprintf(c->first, sizeof c->first, "%s", name);
+        c->unexpected++;
+        m3ae_warn("checkpoint tensor %s is not part of this model", name);
+    }
+    return 0;
+}
+
+static int same_shape(const m3ae_param *p, int nd, const int64_t *shape) {
+    if (nd != p->ndim) return 0;
+    for (int d = 0; d < nd; d++)
+        if (shape[d] != p->shape[d]) return 0;
+    return 1;
+}
+
+int m3ae_ckpt_load(const char *path, const m3ae_registry *r, float *params, float *exp_avg, float *exp_avg_sq,
+                   m3ae_ckpt_meta *meta, int strict, m3ae_error *err) {
+    m3ae_h5 *f = m3ae_h5_open(path, err);
+    if (!f) return -1;
+    if (read_meta(f, path, meta, err) != 0) return m3ae_h5_close(f), -1;
+    int64_t has_opt = 0;
+    m3ae_h5_get_attr_i64(f, "has_optimizer", &has_opt);
+    if (exp_avg && !has_opt) {
+        m3ae_h5_close(f);
+        return m3ae_error_set(err, "%s holds model weights only (a release?): it cannot resume training; use "
+                                   "--init-from %s to start a new run from it", path, path);
+    }
+    /* pass 1: every name and shape, all mismatches reported */
+    int missing = 0, wrong = 0;
+    char first_missing[256] = "", first_wrong[512] = "", name[256], buf1[64], buf2[64];
+    for (int i = 0; i < r->n; i++) {
+        const m3ae_param *p = &r->p[i];
+        for (int k = -1; k < 2; k++) {
+            if (k >= 0 && (!exp_avg || !m3ae_param_gets_gradient(p))) continue;
+            snprintf(name, sizeof name, "%s%s", k < 0 ? "/model/" : moment_group[k], p->name);
+            int64_t shape[M3AE_H5_MAX_DIMS];
+            int nd = m3ae_h5_shape(f, name, shape);
+            if (nd < 0) {
+                if (!missing) snprintf(first_missing, sizeof first_missing, "%s", name);
+                missing++;
+                m3ae_warn("checkpoint %s lacks %s %s", path, name, m3ae_param_shape_str(p, buf1, sizeof buf1));
+            } else if (!same_shape(p, nd, shape)) {
+                m3ae_param fake = *p;
+                fake.ndim = nd;
+                for (int d = 0; d < nd && d < M3AE_PARAM_MAX_DIMS; d++) fake.shape[d] = shape[d];
+                if (!wrong)
+                    snprintf(first_wrong, sizeof first_wrong, "%s is %s in the file, %s in the model", name,
+                             m3ae_param_shape_str(&fake, buf2, sizeof buf2), m3ae_param_shape_str(p, buf1, sizeof buf1));
+                wrong++;
+                m3ae_warn("checkpoint %s: %s has shape %s, the model expects %s", path, name,
+                          m3ae_param_shape_str(&fake, buf2, sizeof buf2), m3ae_param_shape_str(p, buf1, sizeof buf1));
+            }
+        }
+    }
+    unexpected_ctx uc = {r, 0, ""};
+    m3ae_h5_list(f, "/model", count_unexpected, &uc);
+    if (wrong || ((missing || uc.unexpected) && strict)) {
+        m3ae_h5_close(f);
+        return m3ae_error_set(err,
+                              "checkpoint %s does not match the model: %d missing (first: %s), %d unexpected (first: "
+                              "%s), %d of another shape (first: %s). Was it written with another configuration? "
+                              "Its configuration is stored in its 'config' attribute (m3ae ckpt inspect)",
+                              path, missing, missing ? first_missing : "-", uc.unexpected,
+                              uc.unexpected ? uc.first : "-", wrong, wrong ? first_wrong : "-");
+    }
+    /* pass 2: read */
+    for (int i = 0; i < r->n; i++) {
+        const m3ae_param *p = &r->p[i];
+        float *dst[3] = {params, exp_avg, exp_avg_sq};
+        for (int k = -1; k < 2; k++) {
+            if (k >= 0 && (!exp_avg || !m3ae_param_gets_gradient(p))) continue;
+            snprintf(name, sizeof name, "%s%s", k < 0 ? "/model/" : moment_group[k], p->name);
+            if (m3ae_h5_exists(f, name) != 1) continue; /* tolerated missing (non-strict) */
+            if (m3ae_h5_read(f, name, p->ndim, p->shape, dst[k + 1] + p->offset, err) != 0) {
+                m3ae_h5_close(f);
+                return -1;
+            }
+        }
+    }
+    m3ae_h5_close(f);
+    return 0;
+}
+
+static int ckpt_dir(const char *run_dir, char *dir, size_t n, m3ae_error *err) {
+    snprintf(dir, n, "%s/checkpoints", run_dir);
+    if (mkdir(run_dir, 0755) != 0 && errno != EEXIST)
+        return m3ae_error_set(err, "cannot create the run folder %s: %s", run_dir, strerror(errno));
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return m3ae_error_set(err, "cannot create %s: %s", dir, strerror(errno));
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Deletes all but the newest keep step_*.h5 files (names sort by step: zero-padded). */
+static void prune(const char *dir, int keep) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char *names[4096];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 4096) {
+        size_t len = strlen(e->d_name);
+        if (!strncmp(e->d_name, "step_", 5) && len > 3 && !strcmp(e->d_name + len - 3, ".h5"))
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    for (int i = 0; i < n; i++) {
+        if (i < n - keep) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+            if (unlink(path) != 0) m3ae_warn("could not delete old checkpoint %s: %s", path, strerror(errno));
+        }
+        free(names[i]);
+    }
+}
+
+int m3ae_ckpt_save_run(const char *run_dir, int keep_last, const m3ae_registry *r, const float *params,
+                       const float *exp_avg, const float *exp_avg_sq, const m3ae_ckpt_meta *meta, char *written,
+                       size_t written_len, m3ae_error *err) {
+    char dir[4096], path[4200], file[64], latest[4200], text[80];
+    if (ckpt_dir(run_dir, dir, sizeof dir, err) != 0) return -1;
+    snprintf(file, sizeof file, "step_%07lld.h5", (long long)meta->step);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (m3ae_ckpt_save(path, r, params, exp_avg, exp_avg_sq, meta, err) != 0) return -1;
+    snprintf(latest, sizeof latest, "%s/latest", dir);
+    snprintf(text, sizeof text, "%s\n", file);
+    if (m3ae_write_file_atomic(latest, text, err) != 0) return -1;
+    if (keep_last > 0) prune(dir, keep_last);
+    if (written) snprintf(written, written_len, "%s", path);
+    return 0;
+}
+
+int m3ae_ckpt_latest(const char *run_dir, char *path, size_t n, m3ae_error *err) {
+    char latest[4200], name[256] = "";
+    snprintf(latest, sizeof latest, "%s/checkpoints/latest", run_dir);
+    FILE *fp = fopen(latest, "r");
+    if (!fp) {
+        if (errno == ENOENT) return 1;
+        return m3ae_error_set(err, "cannot read %s: %s", latest, strerror(errno));
+    }
+    int ok = fgets(name, sizeof name, fp) != NULL;
+    fclose(fp);
+    name[strcspn(name, "\r\n")] = 0;
+    if (!ok || !name[0] || strchr(name, '/'))
+        return m3ae_error_set(err, "%s is empty or malformed; point it at a step_*.h5 file of that folder", latest);
+    snprintf(path, n, "%s/checkpoints/%s", run_dir, name);
+    if (access(path, R_OK) != 0)
+        return m3ae_error_set(err, "%s names %s, which cannot be read: %s", latest, path, strerror(errno));
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* Training checkpoints on the parameter registry (issue 5 format, version 1):
+ *   /model/<official state_dict key>                 float32, every tensor of the registry
+ *   /optimizer/exp_avg/<key>, /optimizer/exp_avg_sq/<key>   the AdamW moments (tensors that get a gradient)
+ *   root attributes: format ("m3ae-checkpoint"), format_version, step, epoch, position, seed,
+ *   world_size, config (the configuration text), m3ae_version, m3ae_commit
+ * Files are written atomically (checkpoints/h5file.h). In a run folder they are
+ * RUN_DIR/checkpoints/step_0001000.h5 with RUN_DIR/checkpoints/latest holding the newest file name.
+ * No MPI here: launch/ decides that rank 0 writes. */
+#ifndef M3AE_CHECKPOINTS_CKPT_H
+#define M3AE_CHECKPOINTS_CKPT_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+#include "model/registry.h"
+
+#define M3AE_CKPT_FORMAT_VERSION 1
+#define M3AE_CKPT_CONFIG_LEN 16384
+
+typedef struct {
+    int64_t step;             /* optimizer steps done */
+    int64_t epoch, position;  /* loader state */
+    int64_t seed;
+    int64_t world_size;
+    char config[M3AE_CKPT_CONFIG_LEN]; /* configuration text (key = value lines) */
+    char version[64], commit[64];      /* filled on load */
+} m3ae_ckpt_meta;
+
+/* Saves params (and, when exp_avg is not NULL, the AdamW moments) to `path` atomically. */
+int m3ae_ckpt_save(const char *path, const m3ae_registry *r, const float *params, const float *exp_avg,
+                   const float *exp_avg_sq, const m3ae_ckpt_meta *meta, m3ae_error *err);
+
+/* Loads into arenas laid out by r. Every name, shape and dtype is checked first; all mismatches are
+ * printed (missing, unexpected, other shape) and summarised in err, and nothing is loaded then.
+ * exp_avg == NULL loads the weights only (`--init-from`); strict == 0 then tolerates missing and
+ * unexpected keys (reported as warnings) but never a shape mismatch. meta may be NULL. */
+int m3ae_ckpt_load(const char *path, const m3ae_registry *r, float *params, float *exp_avg, float *exp_avg_sq,
+                   m3ae_ckpt_meta *meta, int strict, m3ae_error *err);
+
+/* Reads only the attributes. */
+int m3ae_ckpt_read_meta(const char *path, m3ae_ckpt_meta *meta, m3ae_error *err);
+
+/* RUN_DIR/checkpoints/step_<step>.h5: save, then point `latest` at it, then delete all but the
+ * newest keep_last step files (keep_last <= 0 keeps all). */
+int m3ae_ckpt_save_run(const char *run_dir, int keep_last, const m3ae_registry *r, const float *params,
+                       const float *exp_avg, const float *exp_avg_sq, const m3ae_ckpt_meta *meta, char *written,
+                       size_t written_len, m3ae_error *err);
+/* Path of the checkpoint `latest` points to: 0 found, 1 no checkpoint yet, -1 broken (err says why). */
+int m3ae_ckpt_latest(const char *run_dir, char *path, size_t n, m3ae_error *err);
+
+#endif
