@@ -7,6 +7,9 @@ const m3ae_command m3ae_commands[] = {
     {"version", "print the m3ae version, the library versions and the visible CUDA devices",
      m3ae_cmd_version},
     {"bench", "run a benchmark (tokenizer, loader, step) and print a table", m3ae_cmd_bench},
+    {"tokenize", "print the RoBERTa token ids of each line of stdin", m3ae_cmd_tokenize},
+    {"prep", "convert images + captions into LMDB shards; `m3ae prep inspect DIR` verifies them", m3ae_cmd_prep},
+    {"phantom", "write the synthetic radiology corpus (PNG images + captions.jsonl)", m3ae_cmd_phantom},
     /* subcommands: add new entries above this line */
 };
 const int m3ae_n_commands = (int)(sizeof m3ae_commands / sizeof m3ae_commands[0]);

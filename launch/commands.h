@@ -17,6 +17,9 @@ int m3ae_cli_wants_help(int argc, char **argv);
 
 int m3ae_cmd_version(int argc, char **argv);
 int m3ae_cmd_bench(int argc, char **argv);
+int m3ae_cmd_tokenize(int argc, char **argv);
+int m3ae_cmd_prep(int argc, char **argv);
+int m3ae_cmd_phantom(int argc, char **argv);
 /* subcommands: add prototypes above this line */
 
 #endif
