@@ -15,8 +15,8 @@
 
 static const char *moment_group[2] = {"/optimizer/exp_avg/", "/optimizer/exp_avg_sq/"};
 
-int m3ae_ckpt_save(const char *path, const m3ae_registry *r, const float *params, const float *exp_avg,
-                   const float *exp_avg_sq, const m3ae_ckpt_meta *meta, m3ae_error *err) {
+static int save(const char *path, const m3ae_registry *r, const float *params, const float *exp_avg,
+                const float *exp_avg_sq, const m3ae_ckpt_meta *meta, int bf16, m3ae_error *err) {
     m3ae_h5 *f = m3ae_h5_create(path, err);
     if (!f) return -1;
     char name[256];
@@ -24,7 +24,7 @@ int m3ae_ckpt_save(const char *path, const m3ae_registry *r, const float *params
     for (int i = 0; i < r->n && rc == 0; i++) {
         const m3ae_param *p = &r->p[i];
         snprintf(name, sizeof name, "/model/%s", p->name);
-        rc = m3ae_h5_write(f, name, p->ndim, p->shape, params + p->offset, 0, err);
+        rc = m3ae_h5_write(f, name, p->ndim, p->shape, params + p->offset, bf16, err);
         const float *moments[2] = {exp_avg, exp_avg_sq};
         for (int k = 0; k < 2 && rc == 0 && exp_avg && m3ae_param_gets_gradient(p); k++) {
             snprintf(name, sizeof name, "%s%s", moment_group[k], p->name);
@@ -38,7 +38,9 @@ int m3ae_ckpt_save(const char *path, const m3ae_registry *r, const float *params
              m3ae_h5_attr_i64(f, "position", meta->position, err) || m3ae_h5_attr_i64(f, "seed", meta->seed, err) ||
              m3ae_h5_attr_i64(f, "world_size", meta->world_size, err) ||
              m3ae_h5_attr_i64(f, "has_optimizer", exp_avg != NULL, err) ||
-             m3ae_h5_attr_str(f, "config", meta->config, err) ||
+             m3ae_h5_attr_str(f, "config", meta->config, err) || m3ae_h5_attr_str(f, "data", meta->data, err) ||
+             (meta->metrics[0] && m3ae_h5_attr_str(f, "metrics", meta->metrics, err)) ||
+             m3ae_h5_attr_str(f, "kind", meta->kind[0] ? meta->kind : exp_avg ? "training" : "weights", err) ||
              m3ae_h5_attr_str(f, "m3ae_version", M3AE_VERSION, err) ||
              m3ae_h5_attr_str(f, "m3ae_commit", M3AE_GIT_COMMIT, err)
                  ? -1
@@ -48,6 +50,18 @@ int m3ae_ckpt_save(const char *path, const m3ae_registry *r, const float *params
         return -1;
     }
     return m3ae_h5_commit(f, err);
+}
+
+int m3ae_ckpt_save(const char *path, const m3ae_registry *r, const float *params, const float *exp_avg,
+                   const float *exp_avg_sq, const m3ae_ckpt_meta *meta, m3ae_error *err) {
+    return save(path, r, params, exp_avg, exp_avg_sq, meta, 0, err);
+}
+
+int m3ae_ckpt_save_release(const char *path, const m3ae_registry *r, const float *params, const m3ae_ckpt_meta *meta,
+                           int bf16, m3ae_error *err) {
+    m3ae_ckpt_meta m = *meta;
+    snprintf(m.kind, sizeof m.kind, "release");
+    return save(path, r, params, NULL, NULL, &m, bf16, err);
 }
 
 static int read_meta(m3ae_h5 *f, const char *path, m3ae_ckpt_meta *meta, m3ae_error *err) {
@@ -68,6 +82,9 @@ static int read_meta(m3ae_h5 *f, const char *path, m3ae_ckpt_meta *meta, m3ae_er
     m3ae_h5_get_attr_i64(f, "seed", &meta->seed);
     m3ae_h5_get_attr_i64(f, "world_size", &meta->world_size);
     m3ae_h5_get_attr_str(f, "config", meta->config, sizeof meta->config);
+    m3ae_h5_get_attr_str(f, "data", meta->data, sizeof meta->data);
+    m3ae_h5_get_attr_str(f, "kind", meta->kind, sizeof meta->kind);
+    m3ae_h5_get_attr_str(f, "metrics", meta->metrics, sizeof meta->metrics);
     m3ae_h5_get_attr_str(f, "m3ae_version", meta->version, sizeof meta->version);
     m3ae_h5_get_attr_str(f, "m3ae_commit", meta->commit, sizeof meta->commit);
     return 0;
@@ -79,6 +96,15 @@ int m3ae_ckpt_read_meta(const char *path, m3ae_ckpt_meta *meta, m3ae_error *err)
     int rc = read_meta(f, path, meta, err);
     m3ae_h5_close(f);
     return rc;
+}
+
+/* Mismatch lines: the first MAX_NOTES are printed, the rest counted in the summary. */
+#define MAX_NOTES 12
+static int notes_printed;
+
+static void note(const char *fmt, const char *a, const char *b, const char *c, const char *d) {
+    if (notes_printed++ < MAX_NOTES) m3ae_warn(fmt, a, b, c, d);
+    else if (notes_printed == MAX_NOTES + 1) m3ae_warn("... (more mismatches: see the summary)");
 }
 
 typedef struct {
@@ -93,7 +119,7 @@ static int count_unexpected(const char *name, int ndim, const int64_t *shape, vo
     if (m3ae_registry_find(c->r, name) < 0) {
         if (!c->unexpected) snprintf(c->first, sizeof c->first, "%s", name);
         c->unexpected++;
-        m3ae_warn("checkpoint tensor %s is not part of this model", name);
+        note("checkpoint tensor %s is not part of this model%s%s%s", name, "", "", "");
     }
     return 0;
 }
@@ -117,7 +143,8 @@ int m3ae_ckpt_load(const char *path, const m3ae_registry *r, float *params, floa
         return m3ae_error_set(err, "%s holds model weights only (a release?): it cannot resume training; use "
                                    "--init-from %s to start a new run from it", path, path);
     }
-    /* pass 1: every name and shape, all mismatches reported */
+    /* pass 1: every name and shape, all mismatches counted */
+    notes_printed = 0;
     int missing = 0, wrong = 0;
     char first_missing[256] = "", first_wrong[512] = "", name[256], buf1[64], buf2[64];
     for (int i = 0; i < r->n; i++) {
@@ -130,7 +157,7 @@ int m3ae_ckpt_load(const char *path, const m3ae_registry *r, float *params, floa
             if (nd < 0) {
                 if (!missing) snprintf(first_missing, sizeof first_missing, "%s", name);
                 missing++;
-                m3ae_warn("checkpoint %s lacks %s %s", path, name, m3ae_param_shape_str(p, buf1, sizeof buf1));
+                note("checkpoint %s lacks %s %s%s", path, name, m3ae_param_shape_str(p, buf1, sizeof buf1), "");
             } else if (!same_shape(p, nd, shape)) {
                 m3ae_param fake = *p;
                 fake.ndim = nd;
@@ -139,8 +166,8 @@ int m3ae_ckpt_load(const char *path, const m3ae_registry *r, float *params, floa
                     snprintf(first_wrong, sizeof first_wrong, "%s is %s in the file, %s in the model", name,
                              m3ae_param_shape_str(&fake, buf2, sizeof buf2), m3ae_param_shape_str(p, buf1, sizeof buf1));
                 wrong++;
-                m3ae_warn("checkpoint %s: %s has shape %s, the model expects %s", path, name,
-                          m3ae_param_shape_str(&fake, buf2, sizeof buf2), m3ae_param_shape_str(p, buf1, sizeof buf1));
+                note("checkpoint %s: %s has shape %s, the model expects %s", path, name,
+                     m3ae_param_shape_str(&fake, buf2, sizeof buf2), m3ae_param_shape_str(p, buf1, sizeof buf1));
             }
         }
     }

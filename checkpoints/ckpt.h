@@ -2,7 +2,8 @@
  *   /model/<official state_dict key>                 float32, every tensor of the registry
  *   /optimizer/exp_avg/<key>, /optimizer/exp_avg_sq/<key>   the AdamW moments (tensors that get a gradient)
  *   root attributes: format ("m3ae-checkpoint"), format_version, step, epoch, position, seed,
- *   world_size, config (the configuration text), m3ae_version, m3ae_commit
+ *   world_size, config (the configuration text), data (dataset summary), kind (training|release),
+ *   has_optimizer, m3ae_version, m3ae_commit
  * Files are written atomically (checkpoints/h5file.h). In a run folder they are
  * RUN_DIR/checkpoints/step_0001000.h5 with RUN_DIR/checkpoints/latest holding the newest file name.
  * No MPI here: launch/ decides that rank 0 writes. */
@@ -23,12 +24,19 @@ typedef struct {
     int64_t seed;
     int64_t world_size;
     char config[M3AE_CKPT_CONFIG_LEN]; /* configuration text (key = value lines) */
+    char data[1024];                   /* what it was trained on ("DIR: N samples, ...") */
+    char kind[32];                     /* "training" (with optimizer state) or "release" */
+    char metrics[8192];                /* releases: the final metrics (JSON lines) */
     char version[64], commit[64];      /* filled on load */
 } m3ae_ckpt_meta;
 
 /* Saves params (and, when exp_avg is not NULL, the AdamW moments) to `path` atomically. */
 int m3ae_ckpt_save(const char *path, const m3ae_registry *r, const float *params, const float *exp_avg,
                    const float *exp_avg_sq, const m3ae_ckpt_meta *meta, m3ae_error *err);
+
+/* Model weights only (float32, or bfloat16 when bf16), kind = "release": what a lab publishes. */
+int m3ae_ckpt_save_release(const char *path, const m3ae_registry *r, const float *params, const m3ae_ckpt_meta *meta,
+                           int bf16, m3ae_error *err);
 
 /* Loads into arenas laid out by r. Every name, shape and dtype is checked first; all mismatches are
  * printed (missing, unexpected, other shape) and summarised in err, and nothing is loaded then.

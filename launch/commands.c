@@ -10,6 +10,7 @@ const m3ae_command m3ae_commands[] = {
     {"tokenize", "print the RoBERTa token ids of each line of stdin", m3ae_cmd_tokenize},
     {"prep", "convert images + captions into LMDB shards; `m3ae prep inspect DIR` verifies them", m3ae_cmd_prep},
     {"phantom", "write the synthetic radiology corpus (PNG images + captions.jsonl)", m3ae_cmd_phantom},
+    {"ckpt", "inspect, verify or release an HDF5 checkpoint", m3ae_cmd_ckpt},
     /* subcommands: add new entries above this line */
 };
 const int m3ae_n_commands = (int)(sizeof m3ae_commands / sizeof m3ae_commands[0]);

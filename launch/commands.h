@@ -20,6 +20,7 @@ int m3ae_cmd_bench(int argc, char **argv);
 int m3ae_cmd_tokenize(int argc, char **argv);
 int m3ae_cmd_prep(int argc, char **argv);
 int m3ae_cmd_phantom(int argc, char **argv);
+int m3ae_cmd_ckpt(int argc, char **argv);
 /* subcommands: add prototypes above this line */
 
 #endif

@@ -147,9 +147,22 @@ int m3ae_train_config_set(m3ae_train_config *c, const char *key, const char *val
     return 0;
 }
 
+static int load_stream(m3ae_train_config *c, FILE *f, const char *path, m3ae_error *err);
+
 int m3ae_train_config_load(m3ae_train_config *c, const char *path, m3ae_error *err) {
     FILE *f = fopen(path, "r");
     if (!f) return m3ae_error_set(err, "cannot read the configuration file %s: %s", path, strerror(errno));
+    return load_stream(c, f, path, err);
+}
+
+int m3ae_train_config_from_text(m3ae_train_config *c, const char *text, m3ae_error *err) {
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    if (!f) return m3ae_error_set(err, "out of memory reading a configuration text");
+    return load_stream(c, f, "(configuration text)", err);
+}
+
+/* Reads `key = value` lines from f and closes it; errors name path:line. */
+static int load_stream(m3ae_train_config *c, FILE *f, const char *path, m3ae_error *err) {
     char line[4096];
     int lineno = 0, rc = 0;
     while (rc == 0 && fgets(line, sizeof line, f)) {

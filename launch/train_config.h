@@ -44,6 +44,8 @@ void m3ae_train_config_defaults(m3ae_train_config *c);
 int m3ae_train_config_set(m3ae_train_config *c, const char *key, const char *value, m3ae_error *err);
 /* Reads a file of `key = value` lines; errors name file:line. */
 int m3ae_train_config_load(m3ae_train_config *c, const char *path, m3ae_error *err);
+/* Applies `key = value` lines held in a string (a checkpoint's config attribute). */
+int m3ae_train_config_from_text(m3ae_train_config *c, const char *text, m3ae_error *err);
 /* Applies one "key=value" argument. */
 int m3ae_train_config_override(m3ae_train_config *c, const char *arg, m3ae_error *err);
 /* Checks relations (batch sizes, warm-up, model validation). world = number of ranks. */
