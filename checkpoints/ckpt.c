@@ -251,6 +251,22 @@ int m3ae_ckpt_save_run(const char *run_dir, int keep_last, const m3ae_registry *
     return 0;
 }
 
+int m3ae_ckpt_remove_stale(const char *run_dir) {
+    char dir[4200], path[4400];
+    snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tmp-")) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (unlink(path) == 0) n++;
+        }
+    closedir(d);
+    return n;
+}
+
 int m3ae_ckpt_latest(const char *run_dir, char *path, size_t n, m3ae_error *err) {
     char latest[4200], name[256] = "";
     snprintf(latest, sizeof latest, "%s/checkpoints/latest", run_dir);

@@ -53,6 +53,9 @@ int m3ae_ckpt_read_meta(const char *path, m3ae_ckpt_meta *meta, m3ae_error *err)
 int m3ae_ckpt_save_run(const char *run_dir, int keep_last, const m3ae_registry *r, const float *params,
                        const float *exp_avg, const float *exp_avg_sq, const m3ae_ckpt_meta *meta, char *written,
                        size_t written_len, m3ae_error *err);
+/* Removes the temporary files of checkpoints whose writing was killed (RUN_DIR/checkpoints/
+ * *.tmp-<pid>); returns how many. Call before a run writes its own. */
+int m3ae_ckpt_remove_stale(const char *run_dir);
 /* Path of the checkpoint `latest` points to: 0 found, 1 no checkpoint yet, -1 broken (err says why). */
 int m3ae_ckpt_latest(const char *run_dir, char *path, size_t n, m3ae_error *err);
 

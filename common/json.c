@@ -7,6 +7,7 @@
  * M3AE_JSON_MAX_DEPTH so that hostile input cannot overflow the C stack. */
 #include "common/json.h"
 
+#include <locale.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -261,6 +262,12 @@ static int parse_number(parser *ps, m3ae_json *v) {
     if (!tmp) return oom(ps);
     memcpy(tmp, s, n);
     tmp[n] = '\0';
+    /* strtod follows LC_NUMERIC: give it the locale's decimal point (JSON always uses '.') */
+    const char *dp = localeconv()->decimal_point;
+    if (dp && dp[0] != '.' && dp[0] != '\0' && dp[1] == '\0') {
+        char *dot = memchr(tmp, '.', n);
+        if (dot) *dot = dp[0];
+    }
     v->type = M3AE_JSON_NUMBER;
     v->u.num = strtod(tmp, NULL);
     if (tmp != small) free(tmp);

@@ -27,4 +27,39 @@ int m3ae_image_resize_bicubic(const m3ae_image *src, int w, int h, m3ae_image *d
 /* Resize so that the SHORTER side is `size` (aspect kept, Pillow/torchvision Resize(size) rounding: the long side = int(size * long / short)), bicubic. */
 int m3ae_image_resize_shorter(const m3ae_image *src, int size, m3ae_image *dst, m3ae_error *err);
 
+/* ---- Below: the pieces the functions above are made of, for callers that already know the
+ * format or need a part of the resampler (the transforms, tests, fuzzing). ---- */
+
+/* Largest image accepted by the decoders (width * height), so that a corrupt header cannot ask for
+ * gigabytes; larger files are refused with a message. */
+#define M3AE_IMAGE_MAX_PIXELS (100LL * 1000 * 1000)
+
+/* Per-format decoders (same contract as m3ae_image_decode_mem; `name` is used in messages). */
+int m3ae_image_decode_tiff(const void *data, size_t n, const char *name, const m3ae_image_opts *opts, m3ae_image *out, m3ae_error *err);
+int m3ae_image_decode_png(const void *data, size_t n, const char *name, const m3ae_image_opts *opts, m3ae_image *out, m3ae_error *err);
+int m3ae_image_decode_jpeg(const void *data, size_t n, const char *name, m3ae_image *out, m3ae_error *err);
+
+/* Allocates out->rgb for a w x h image (checks the size limit); 0 or -1. */
+int m3ae_image_alloc(m3ae_image *out, int w, int h, const char *name, m3ae_error *err);
+
+/* Wide samples (16-bit, 32-bit, float, signed) to RGB8: `v` holds w*h*nc values (nc 1 = grey, replicated,
+ * or 3 = RGB), scaled by [lo,hi] -> [0,255] where lo,hi = opts' window or else the finite minimum and
+ * maximum of all values: out = floor((v - lo) * 255.0 / (hi - lo) + 0.5) in double, clamped to 0..255
+ * (hi == lo gives 0; NaN gives 0). invert != 0 (MINISWHITE) then stores 255 - out. */
+int m3ae_image_from_wide(const float *v, int w, int h, int nc, int invert, const m3ae_image_opts *opts, m3ae_image *out, const char *name, m3ae_error *err);
+
+/* Pillow's bicubic resize of a sub-rectangle: the source is a view (src, sw x sh pixels, row stride
+ * sstride bytes, RGB8); the full result would be W x H; only its window [ox,ox+ow) x [oy,oy+oh) is
+ * computed, into dst (row stride dstride bytes). Equal, pixel for pixel, to Pillow's
+ * `im.resize((W,H), BICUBIC).crop((ox,oy,ox+ow,oy+oh))`. */
+int m3ae_image_resample_window(const uint8_t *src, int sw, int sh, size_t sstride, int W, int H, int ox, int oy, int ow, int oh, uint8_t *dst, size_t dstride, m3ae_error *err);
+
+/* Per-thread scratch memory kept between calls (the resampler uses slot 0, the transforms slot 1): a block of
+ * at least `bytes`, valid until the next call with the same slot on this thread; freed when the thread ends.
+ * NULL when out of memory. */
+void *m3ae_image_scratch(int slot, size_t bytes);
+
+/* CRC-32 (zlib's) of the RGB bytes: test fixtures, `m3ae prep` checks. */
+uint32_t m3ae_image_crc32(const m3ae_image *img);
+
 #endif

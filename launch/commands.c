@@ -11,6 +11,7 @@ const m3ae_command m3ae_commands[] = {
     {"prep", "convert images + captions into LMDB shards; `m3ae prep inspect DIR` verifies them", m3ae_cmd_prep},
     {"phantom", "write the synthetic radiology corpus (PNG images + captions.jsonl)", m3ae_cmd_phantom},
     {"ckpt", "inspect, verify or release an HDF5 checkpoint", m3ae_cmd_ckpt},
+    {"pretrain", "pretrain M3AE (data parallel under mpirun; resumes from RUN_DIR)", m3ae_cmd_pretrain},
     /* subcommands: add new entries above this line */
 };
 const int m3ae_n_commands = (int)(sizeof m3ae_commands / sizeof m3ae_commands[0]);

@@ -41,7 +41,6 @@ static const train_key keys[] = {
     KI(loader_threads, 1, 256, "loader threads per rank"),
     KI(random_crop, 0, 1, "1: clip_resizedcrop augmentation, 0: clip (official pretraining)"),
     KS(mlm_mode, "official|bernoulli"),
-    KS(objective, "separate|joint"),
     KI(log_every, 1, 1e12, "steps between log lines"),
     KI(val_every, 0, 1e12, "steps between validations (0 = never)"),
     KI(val_batches, 1, 1e9, "batches per validation"),
@@ -71,7 +70,6 @@ void m3ae_train_config_defaults(m3ae_train_config *c) {
     snprintf(c->vocab, sizeof c->vocab, "../shared/data/vocab/roberta-base");
     c->loader_threads = 2;
     snprintf(c->mlm_mode, sizeof c->mlm_mode, "official");
-    snprintf(c->objective, sizeof c->objective, "separate");
     c->log_every = 10;
     c->val_every = 1000;
     c->val_batches = 10;
@@ -213,23 +211,25 @@ int m3ae_train_config_validate(const m3ae_train_config *c, int world, m3ae_error
     if (m3ae_train_warmup_steps(c) > c->max_steps)
         return m3ae_error_set(err, "warmup_steps (%lld) exceeds max_steps (%lld)", (long long)m3ae_train_warmup_steps(c),
                               (long long)c->max_steps);
-    if (!strcmp(c->objective, "joint"))
-        return m3ae_error_set(err, "objective = joint is not implemented yet; use objective = separate (the official "
-                                   "three passes)");
     return 0;
 }
 
 void m3ae_train_config_write(const m3ae_train_config *c, FILE *f) {
     fprintf(f, "preset = %s\n", c->preset);
+    char value[64];
     for (int i = 0; i < m3ae_config_n_keys(); i++) {
-        double v = 0;
-        m3ae_config_get(&c->model, m3ae_config_key(i), &v);
-        fprintf(f, "%s = %.17g\n", m3ae_config_key(i), v);
+        m3ae_config_format(&c->model, m3ae_config_key(i), value, sizeof value);
+        fprintf(f, "%s = %s\n", m3ae_config_key(i), value);
     }
     for (int i = 0; i < N_KEYS; i++) {
         const char *field = (const char *)c + keys[i].offset;
         if (keys[i].type == T_INT) fprintf(f, "%s = %lld\n", keys[i].name, (long long)*(const int64_t *)field);
-        else if (keys[i].type == T_DOUBLE) fprintf(f, "%s = %.17g\n", keys[i].name, *(const double *)field);
+        else if (keys[i].type == T_DOUBLE) {
+            double v = *(const double *)field;
+            snprintf(value, sizeof value, "%.15g", v);
+            if (strtod(value, NULL) != v) snprintf(value, sizeof value, "%.17g", v);
+            fprintf(f, "%s = %s\n", keys[i].name, value);
+        }
         else fprintf(f, "%s = %s\n", keys[i].name, field);
     }
 }

@@ -29,7 +29,6 @@ typedef struct {
     int64_t loader_threads;
     int64_t random_crop; /* 0: clip, 1: clip_resizedcrop */
     char mlm_mode[16];   /* official | bernoulli */
-    char objective[16];  /* separate (official three passes) | joint */
     /* events */
     int64_t log_every, val_every, val_batches, ckpt_every, keep_last, stop_after;
     /* machine */

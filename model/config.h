@@ -39,7 +39,12 @@ typedef struct {
     double mim_prob;
     double mlm_prob;
     double drop_rate;
+    int objective; /* M3AE_OBJECTIVE_SEPARATE (official: MLM, MIM, ITM passes) or _JOINT */
 } m3ae_config;
+
+/* objective = separate: the official three passes (spec 2.1); joint: one pass with masked text AND
+ * masked image feeding both the MLM and MIM heads (the paper's description, spec 9), plus ITM. */
+enum { M3AE_OBJECTIVE_SEPARATE = 0, M3AE_OBJECTIVE_JOINT = 1 };
 
 /* Fills *cfg with the preset `name` ("base", "small", "tiny"); -1 with a message listing them otherwise. */
 int m3ae_config_preset(m3ae_config *cfg, const char *name, m3ae_error *err);
@@ -54,10 +59,14 @@ int m3ae_config_validate(const m3ae_config *cfg, m3ae_error *err);
 /* Prints every key = value, one per line, with `prefix` before each line. */
 void m3ae_config_print(const m3ae_config *cfg, FILE *f, const char *prefix);
 
+/* The value of `key` as text that m3ae_config_set reads back exactly (enum names, integers, the
+ * shortest round-tripping decimal); -1 when the key is unknown. */
+int m3ae_config_format(const m3ae_config *cfg, const char *key, char *buf, size_t n);
+
 /* Number of keys and the i-th key's name (for listings and fixture attribute checks). */
 int m3ae_config_n_keys(void);
 const char *m3ae_config_key(int i);
-/* Value of a key as double (ints converted); -1 when the key is unknown. */
+/* Value of a key as double (ints and enums converted); -1 when the key is unknown. */
 int m3ae_config_get(const m3ae_config *cfg, const char *key, double *value);
 
 /* Derived sizes. */

@@ -120,7 +120,10 @@ typedef struct m3ae_ops {
     /* ---- optimizer (issue 5; implement when the optimizer lands) ---- */
 } m3ae_ops;
 
-/* The CPU backend (OpenBLAS + OpenMP). `threads` <= 0 keeps the current OpenMP/OpenBLAS setting. */
+/* The CPU backend (OpenBLAS + OpenMP). `threads` > 0 sets the OpenMP thread count, <= 0 keeps it.
+ * OpenBLAS is always set to one thread: the backend parallelises with OpenMP over work items fixed by
+ * the shapes (GEMM tiles, attention heads, row blocks), which is what makes results thread-count
+ * independent. */
 const m3ae_ops *m3ae_ops_cpu(int threads);
 
 #endif

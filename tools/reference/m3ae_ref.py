@@ -547,11 +547,16 @@ class M3AE(nn.Module):
 # --------------------------------------------------------------------------------------------
 # initialisation
 # --------------------------------------------------------------------------------------------
-def init_weights(model, std=0.02, nontrivial=True, generator=None):
+def init_weights(model, std=0.02, nontrivial=True, generator=None, fan_in_std=False,
+                 emb_std=None):
     """Spec 1.7: Linear/Embedding N(0,std), biases 0, LayerNorm 1/0, in_proj xavier_uniform,
     mask_token N(0,0.02).  nontrivial=True (fixtures): LN weight 1+0.1*randn, LN bias, Linear
-    biases and in_proj_bias 0.1*randn, so that bugs in their handling are visible."""
+    biases and in_proj_bias 0.1*randn, so that bugs in their handling are visible.
+    fan_in_std=True (fixtures): Linear/conv weights N(0, 1/sqrt(fan_in)) instead of N(0,std), so
+    attention is far from uniform and every gradient is well conditioned; emb_std overrides the
+    std of embeddings, class/positional embeddings and the mask token."""
     g = generator
+    es = std if emb_std is None else emb_std
 
     def rn(t, s):
         with torch.no_grad():
@@ -559,11 +564,11 @@ def init_weights(model, std=0.02, nontrivial=True, generator=None):
 
     for name, m in model.named_modules():
         if isinstance(m, nn.Linear):
-            rn(m.weight, std)
+            rn(m.weight, m.weight.shape[1] ** -0.5 if fan_in_std else std)
             if m.bias is not None:
                 rn(m.bias, 0.1 if nontrivial else 0.0)
         elif isinstance(m, nn.Embedding):
-            rn(m.weight, std)
+            rn(m.weight, es)
         elif isinstance(m, nn.LayerNorm):
             with torch.no_grad():
                 m.weight.copy_(1.0 + (0.1 * torch.randn(m.weight.shape, generator=g)
@@ -571,7 +576,8 @@ def init_weights(model, std=0.02, nontrivial=True, generator=None):
                 m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g) if nontrivial
                              else torch.zeros_like(m.bias))
         elif isinstance(m, nn.Conv2d):
-            rn(m.weight, std)
+            fan = m.weight[0].numel()
+            rn(m.weight, fan ** -0.5 if fan_in_std else std)
         elif isinstance(m, ClipAttention):
             w = m.in_proj_weight
             bound = math.sqrt(6.0 / (w.shape[0] + w.shape[1]))  # xavier_uniform on [3C, C]
@@ -579,11 +585,11 @@ def init_weights(model, std=0.02, nontrivial=True, generator=None):
                 w.copy_((torch.rand(w.shape, generator=g) * 2 - 1) * bound)
             rn(m.in_proj_bias, 0.1 if nontrivial else 0.0)
         elif isinstance(m, VisualTransformer):
-            s = m.class_embedding.shape[0] ** -0.5
+            s = m.class_embedding.shape[0] ** -0.5 if emb_std is None else emb_std
             rn(m.class_embedding, s)
             rn(m.positional_embedding, s)
         elif isinstance(m, MIMHead):
-            rn(m.mask_token, 0.02)
+            rn(m.mask_token, 0.02 if emb_std is None else emb_std)
 
 
 def param_count(model):

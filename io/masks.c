@@ -1,0 +1,122 @@
+#include "io/masks.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rng.h"
+
+#define MLM_WORD_DECIDE (1ull << 20)
+#define MLM_WORD_RANDOM (2ull << 20)
+#define MLM_WORD_BERNOULLI (3ull << 20)
+
+int m3ae_mim_keep(int n_patches, float mask_ratio) {
+    return (int)((double)n_patches * (1.0 - (double)mask_ratio));
+}
+
+/* Stable ascending argsort of noise by merge sort (bottom-up); n small (hundreds). */
+static void argsort_stable(const float *x, int32_t *idx, int n) {
+    int32_t tmp_small[1024];
+    int32_t *tmp = n <= 1024 ? tmp_small : malloc(sizeof(int32_t) * (size_t)n);
+    for (int i = 0; i < n; i++) idx[i] = i;
+    if (!tmp) { /* insertion sort fallback (stable) */
+        for (int i = 1; i < n; i++) {
+            int32_t v = idx[i];
+            int j = i - 1;
+            while (j >= 0 && x[idx[j]] > x[v]) idx[j + 1] = idx[j], j--;
+            idx[j + 1] = v;
+        }
+        return;
+    }
+    for (int w = 1; w < n; w *= 2) {
+        for (int lo = 0; lo < n; lo += 2 * w) {
+            int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            int a = lo, b = mid, k = lo;
+            while (a < mid && b < hi) tmp[k++] = (x[idx[b]] < x[idx[a]]) ? idx[b++] : idx[a++];
+            while (a < mid) tmp[k++] = idx[a++];
+            while (b < hi) tmp[k++] = idx[b++];
+        }
+        memcpy(idx, tmp, sizeof(int32_t) * (size_t)n);
+    }
+    if (tmp != tmp_small) free(tmp);
+}
+
+void m3ae_mim_noise(uint64_t seed, uint64_t epoch, uint64_t sample, int n_patches, float *noise,
+                    int32_t *ids_shuffle) {
+    m3ae_rng r = m3ae_rng_make(seed, M3AE_RNG_MIM_NOISE, epoch, sample);
+    for (int p = 0; p < n_patches; p++) noise[p] = m3ae_rng_uniform(&r, (uint64_t)p);
+    argsort_stable(noise, ids_shuffle, n_patches);
+}
+
+static int is_special(int32_t id) { return id == M3AE_TOKEN_BOS || id == M3AE_TOKEN_EOS || id == M3AE_TOKEN_PAD; }
+
+static void replace(const m3ae_rng *r, int p, const int32_t *ids, int vocab, int mask_id, int32_t *mlm_ids,
+                    int32_t *mlm_labels) {
+    mlm_labels[p] = ids[p];
+    float u = m3ae_rng_uniform(r, MLM_WORD_DECIDE + (uint64_t)p);
+    if (u < 0.8f)
+        mlm_ids[p] = mask_id;
+    else if (u < 0.9f)
+        mlm_ids[p] = (int32_t)m3ae_rng_below(r, MLM_WORD_RANDOM + (uint64_t)p, (uint32_t)vocab);
+    /* else unchanged */
+}
+
+int m3ae_mlm_mask(uint64_t seed, uint64_t epoch, uint64_t sample, const int32_t *ids, int L, int vocab,
+                  int mask_id, float prob, int mode, int32_t *mlm_ids, int32_t *mlm_labels, int *draws) {
+    m3ae_rng r = m3ae_rng_make(seed, M3AE_RNG_MLM, epoch, sample);
+    for (int p = 0; p < L; p++) mlm_ids[p] = ids[p], mlm_labels[p] = M3AE_MLM_IGNORE;
+    int selected = 0, drawn = 0;
+    if (mode == M3AE_MLM_BERNOULLI) {
+        for (int p = 0; p < L; p++) {
+            if (is_special(ids[p])) continue;
+            drawn++;
+            if (m3ae_rng_uniform(&r, MLM_WORD_BERNOULLI + (uint64_t)p) < prob) {
+                replace(&r, p, ids, vocab, mask_id, mlm_ids, mlm_labels);
+                selected++;
+            }
+        }
+    } else {
+        /* Python round() is round-half-even; L*prob is never exactly .5 for the usual L and prob,
+         * but use nearbyint (round-half-even in the default mode) to match it anyway. */
+        int num = (int)nearbyint((double)L * (double)prob);
+        if (num < 1) num = 1;
+        if (num > L) num = L;
+        int32_t pos_small[512];
+        int32_t *pos = L <= 512 ? pos_small : malloc(sizeof(int32_t) * (size_t)L);
+        if (!pos) return -1;
+        for (int p = 0; p < L; p++) pos[p] = p;
+        for (int j = 0; j < num; j++) {
+            int k = j + (int)m3ae_rng_below(&r, (uint64_t)j, (uint32_t)(L - j));
+            int32_t t = pos[j];
+            pos[j] = pos[k];
+            pos[k] = t;
+        }
+        drawn = num;
+        for (int j = 0; j < num; j++) {
+            int p = pos[j];
+            if (is_special(ids[p])) continue;
+            replace(&r, p, ids, vocab, mask_id, mlm_ids, mlm_labels);
+            selected++;
+        }
+        if (pos != pos_small) free(pos);
+    }
+    if (draws) *draws = drawn;
+    return selected;
+}
+
+void m3ae_itm_draw(uint64_t seed, uint64_t epoch, uint64_t sample, uint64_t n_samples, int32_t *label,
+                   uint64_t *wrong_sample) {
+    m3ae_rng r = m3ae_rng_make(seed, M3AE_RNG_ITM, epoch, sample);
+    *label = m3ae_rng_uniform(&r, 0) < 0.5f ? 1 : 0;
+    if (n_samples < 2) {
+        *wrong_sample = sample;
+        return;
+    }
+    uint64_t w;
+    if (n_samples - 1 <= UINT32_MAX)
+        w = m3ae_rng_below(&r, 1, (uint32_t)(n_samples - 1));
+    else /* 64-bit range from two words (bias < 2^-32 for realistic sizes) */
+        w = (((uint64_t)m3ae_rng_u32(&r, 1) << 32) | m3ae_rng_u32(&r, 2)) % (n_samples - 1);
+    if (w >= sample) w++;
+    *wrong_sample = w;
+}

@@ -1,0 +1,300 @@
+/* `m3ae prep` pipeline: parse the input into images + texts, decode and resize the images on a
+ * pthreads pool (chunk by chunk), write the records in input order into the shards, write the
+ * manifest last and rename the whole dataset into place. */
+#include "io/prep.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/image.h"
+#include "io/manifest.h"
+#include "io/prep_source.h"
+#include "io/shard.h"
+
+typedef struct {
+    uint8_t *buf;
+    size_t len;
+    int rejected;
+    char reason[M3AE_ERROR_LEN];
+} result;
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    const m3ae_prep_list *list;
+    result *results; /* indexed by item - begin */
+    size_t begin, end, next, finished;
+    uint64_t generation;
+    int quit, store_size, min_words;
+} pool;
+
+/* Sets err and gives the exit code. */
+#define FAIL(code, ...) (m3ae_error_set(err, __VA_ARGS__), (code))
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void process_item(pool *p, size_t i) {
+    const m3ae_prep_item *it = &p->list->items[i];
+    result *r = &p->results[i - p->begin];
+    memset(r, 0, sizeof *r);
+    if (it->n_captions == 0) {
+        r->rejected = 1;
+        snprintf(r->reason, sizeof r->reason, "no text with at least %d words", p->min_words);
+        return;
+    }
+    m3ae_image img = {0}, small = {0};
+    m3ae_error err;
+    if (m3ae_image_decode_file(it->path, NULL, &img, &err) ||
+        m3ae_image_resize_shorter(&img, p->store_size, &small, &err)) {
+        r->rejected = 1;
+        snprintf(r->reason, sizeof r->reason, "%s", err.msg);
+        m3ae_image_free(&img);
+        return;
+    }
+    m3ae_image_free(&img);
+    m3ae_record rec = {.height = (uint32_t)small.height,
+                       .width = (uint32_t)small.width,
+                       .channels = 3,
+                       .pixels = small.rgb,
+                       .image_id = it->image_id,
+                       .n_captions = it->n_captions,
+                       .captions = (const char *const *)it->captions,
+                       .question = it->question,
+                       .answer = it->answer,
+                       .label = it->label};
+    if (m3ae_record_encode(&rec, &r->buf, &r->len, &err)) {
+        r->rejected = 1;
+        snprintf(r->reason, sizeof r->reason, "%s", err.msg);
+    }
+    m3ae_image_free(&small);
+}
+
+static void process_range(pool *p) {
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        if (p->next >= p->end) {
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+        size_t i = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        process_item(p, i);
+        pthread_mutex_lock(&p->mu);
+        if (++p->finished == p->end - p->begin) pthread_cond_broadcast(&p->done_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static void *worker(void *arg) {
+    pool *p = arg;
+    uint64_t seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->work_cv, &p->mu);
+        seen = p->generation;
+        int quit = p->quit;
+        pthread_mutex_unlock(&p->mu);
+        if (quit) return NULL;
+        process_range(p);
+    }
+}
+
+/* Runs items [begin, end) on the pool (the calling thread works too). */
+static void run_chunk(pool *p, size_t begin, size_t end) {
+    pthread_mutex_lock(&p->mu);
+    p->begin = begin;
+    p->end = end;
+    p->next = begin;
+    p->finished = 0;
+    p->generation++;
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    process_range(p);
+    pthread_mutex_lock(&p->mu);
+    while (p->finished < end - begin) pthread_cond_wait(&p->done_cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void progress(const m3ae_prep_options *o, int tty, size_t done, size_t total, double t0, double *last,
+                     int final) {
+    if (!o->progress) return;
+    double t = now_s();
+    if (!final && t - *last < (tty ? 0.25 : 10.0)) return;
+    *last = t;
+    double rate = done / (t - t0 > 1e-9 ? t - t0 : 1e-9);
+    double eta = rate > 0 ? (double)(total - done) / rate : 0;
+    fprintf(stderr, "%sprep: %zu/%zu images (%.0f%%), %.1f images/s, ETA %.0f s%s", tty ? "\r" : "", done, total,
+            total ? 100.0 * done / total : 100.0, rate, eta, tty && !final ? "   " : "\n");
+    fflush(stderr);
+}
+
+static int too_many(const m3ae_prep_options *o, const m3ae_prep_list *l) {
+    return (double)l->rejected_texts > o->max_reject * (double)l->input_texts;
+}
+
+int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *err) {
+    memset(s, 0, sizeof *s);
+    double t0 = now_s();
+    if (o->shards < 1 || o->store_size < 16 || o->threads < 1 || o->min_words < 0 || !(o->max_reject >= 0))
+        return m3ae_error_set(err, "bad prep options (shards %d, store size %d, threads %d, min words %d)", o->shards,
+                              o->store_size, o->threads, o->min_words), M3AE_EXIT_USAGE;
+    char out_buf[4096];
+    snprintf(out_buf, sizeof out_buf, "%s", o->out);
+    for (size_t k = strlen(out_buf); k > 1 && out_buf[k - 1] == '/'; k--) out_buf[k - 1] = 0; /* "DIR/" -> "DIR" */
+    const char *out_dir = out_buf;
+    struct stat st;
+    if (stat(out_dir, &st) == 0)
+        return m3ae_error_set(err, "the output '%s' already exists; remove it or choose another --out", out_dir),
+               M3AE_EXIT_USAGE;
+    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s.tmp-%ld", out_dir, (long)getpid());
+    if (mkdir(s->tmp_dir, 0755) != 0) {
+        int e = errno;
+        s->tmp_dir[0] = 0;
+        return m3ae_error_set(err, "cannot create '%s.tmp-%ld': %s", out_dir, (long)getpid(), strerror(e)),
+               M3AE_EXIT_SYSTEM;
+    }
+    char path[4400], path2[4400];
+    snprintf(path, sizeof path, "%s/rejected.jsonl", s->tmp_dir);
+    m3ae_prep_list l = {.min_words = o->min_words};
+    l.rejected = fopen(path, "w");
+    if (!l.rejected) return m3ae_error_set(err, "cannot write '%s': %s", path, strerror(errno)), M3AE_EXIT_SYSTEM;
+
+    int rc;
+    if (!strcmp(o->format, "jsonl"))
+        rc = m3ae_prep_parse_jsonl(o->input, &l, err);
+    else if (!strcmp(o->format, "roco"))
+        rc = m3ae_prep_parse_roco(o->input, &l, err);
+    else if (!strcmp(o->format, "medicat"))
+        rc = m3ae_prep_parse_medicat(o->input, &l, err);
+    else
+        rc = FAIL(M3AE_EXIT_USAGE, "unknown --format '%s' (jsonl, roco, medicat)", o->format);
+    if (!rc && l.input_texts == 0)
+        rc = FAIL(M3AE_EXIT_DATA, "the input '%s' holds no image-text pair", o->input);
+
+    pool p = {.list = &l, .store_size = o->store_size, .min_words = o->min_words};
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.work_cv, NULL);
+    pthread_cond_init(&p.done_cv, NULL);
+    int nthreads = o->threads - 1, started = 0;
+    pthread_t *threads = calloc(nthreads > 0 ? (size_t)nthreads : 1, sizeof *threads);
+    size_t chunk = 16 * (size_t)o->threads;
+    p.results = calloc(chunk, sizeof *p.results);
+    m3ae_manifest man = {.n_shards = o->shards};
+    man.shards = calloc((size_t)o->shards, sizeof *man.shards);
+    if (!rc && (!threads || !p.results || !man.shards)) rc = FAIL(M3AE_EXIT_SYSTEM, "out of memory");
+    for (int t = 0; !rc && t < nthreads; t++) {
+        if (pthread_create(&threads[t], NULL, worker, &p) != 0) {
+            rc = FAIL(M3AE_EXIT_SYSTEM, "cannot start prep thread %d of %d", t + 1, o->threads);
+            break;
+        }
+        started++;
+    }
+    s->input_images = l.n;
+    int tty = isatty(2);
+    double last = t0;
+    for (int k = 0; !rc && k < o->shards; k++) {
+        size_t b = (size_t)((uint64_t)l.n * k / o->shards), e = (size_t)((uint64_t)l.n * (k + 1) / o->shards);
+        m3ae_manifest_shard *ms = &man.shards[k];
+        snprintf(ms->name, sizeof ms->name, "shard-%05d", k);
+        snprintf(path, sizeof path, "%s/%s.tmp", s->tmp_dir, ms->name);
+        m3ae_shard_writer *w = m3ae_shard_writer_open(path, err);
+        if (!w) {
+            rc = M3AE_EXIT_SYSTEM;
+            break;
+        }
+        for (size_t c = b; !rc && c < e; c += chunk) {
+            size_t ce = c + chunk < e ? c + chunk : e;
+            run_chunk(&p, c, ce);
+            for (size_t i = c; i < ce; i++) {
+                result *r = &p.results[i - c];
+                m3ae_prep_item *it = &l.items[i];
+                if (r->rejected) {
+                    m3ae_prep_reject(&l, "image", it->line, it->image_id, NULL, r->reason);
+                    l.rejected_texts += it->n_captions;
+                    s->rejected_images++;
+                } else if (!rc && m3ae_shard_writer_put(w, r->buf, r->len, err)) {
+                    rc = M3AE_EXIT_SYSTEM;
+                }
+                free(r->buf);
+                r->buf = NULL;
+            }
+            progress(o, tty, ce, l.n, t0, &last, 0);
+            if (!rc && too_many(o, &l))
+                rc = FAIL(M3AE_EXIT_DATA, "more than --max-reject %g%% of the input texts were rejected (%" PRIu64
+                                         " of %" PRIu64 " so far); see %s/rejected.jsonl",
+                                    100 * o->max_reject, l.rejected_texts, l.input_texts, s->tmp_dir);
+        }
+        if (rc) {
+            m3ae_shard_writer_abort(w);
+            break;
+        }
+        m3ae_shard_schema schema = {.shard = k, .store_size = o->store_size}, got;
+        snprintf(schema.source, sizeof schema.source, "%s", o->format);
+        snprintf(schema.converter_version, sizeof schema.converter_version, "%s", M3AE_PREP_CONVERTER_VERSION);
+        if (m3ae_shard_writer_finish(w, &schema, &got, err)) {
+            rc = M3AE_EXIT_SYSTEM;
+            break;
+        }
+        snprintf(path2, sizeof path2, "%s/%s", s->tmp_dir, ms->name);
+        if (rename(path, path2) != 0) {
+            rc = FAIL(M3AE_EXIT_SYSTEM, "cannot rename '%s' to '%s': %s", path, path2, strerror(errno));
+            break;
+        }
+        snprintf(path, sizeof path, "%s/data.mdb", path2);
+        if (stat(path, &st) == 0) ms->bytes = (uint64_t)st.st_size;
+        ms->records = got.records;
+        ms->samples = got.samples;
+        ms->checksum = got.checksum;
+        s->records += got.records;
+        s->samples += got.samples;
+        s->bytes += ms->bytes;
+    }
+    if (!rc) progress(o, tty, l.n, l.n, t0, &last, 1);
+    pthread_mutex_lock(&p.mu);
+    p.quit = 1;
+    pthread_cond_broadcast(&p.work_cv);
+    pthread_mutex_unlock(&p.mu);
+    for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
+    free(threads);
+    free(p.results);
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.work_cv);
+    pthread_cond_destroy(&p.done_cv);
+
+    s->input_texts = l.input_texts;
+    s->rejected_texts = l.rejected_texts;
+    if (fclose(l.rejected) != 0 && !rc)
+        rc = FAIL(M3AE_EXIT_SYSTEM, "writing %s/rejected.jsonl failed (disk full?)", s->tmp_dir);
+    if (!rc) {
+        man.format_version = M3AE_MANIFEST_FORMAT_VERSION;
+        snprintf(man.source, sizeof man.source, "%s", o->format);
+        snprintf(man.input, sizeof man.input, "%s", o->input);
+        snprintf(man.converter_version, sizeof man.converter_version, "%s", M3AE_PREP_CONVERTER_VERSION);
+        man.store_size = o->store_size;
+        man.records = s->records;
+        man.samples = s->samples;
+        man.rejected = l.rejected_texts;
+        if (m3ae_manifest_write(s->tmp_dir, &man, err)) rc = M3AE_EXIT_SYSTEM;
+    }
+    if (!rc) {
+        if (rename(s->tmp_dir, out_dir) != 0)
+            rc = FAIL(M3AE_EXIT_SYSTEM, "cannot rename '%s' to '%s': %s", s->tmp_dir, out_dir, strerror(errno));
+        else
+            s->tmp_dir[0] = 0;
+    }
+    free(man.shards);
+    m3ae_prep_list_free(&l);
+    s->seconds = now_s() - t0;
+    return rc;
+}

@@ -1,0 +1,231 @@
+/* `m3ae bench step`: times a full pretraining step (MLM, MIM and ITM passes, forward + backward,
+ * dropout on) of a randomly initialised model on random synthetic inputs, after warm-up. Prints
+ * ms/step (median over the timed steps, like experiments/bench/pytorch_step.py), samples/s, the achieved GFLOP/s from the FLOP model (spec 7: 3 x forward) and that rate
+ * as a fraction of the machine's single-precision GEMM rate, measured at start with a large sgemm. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/rng.h"
+#include "launch/bench.h"
+#include "model/config.h"
+#include "model/flops.h"
+#include "model/m3ae.h"
+#include "model/ops.h"
+#include "model/registry.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: m3ae bench step [--config tiny|small|base] [--batch N] [--threads T] [--steps S]\n"
+               "                       [--warmup W]\n\n"
+               "Times a full M3AE pretraining step (three passes, forward + backward, dropout on) on random\n"
+               "inputs. Defaults: --config small --batch 8 --threads 0 (keep OpenMP's setting) --steps 5\n"
+               "--warmup 1.\n");
+}
+
+/* Best of three large sgemm timings through the operations interface, in GFLOP/s. */
+static double sgemm_rate(const m3ae_ops *o) {
+    const int n = 1536;
+    float *a = o->alloc(sizeof(float) * n * n, "sgemm benchmark A");
+    float *b = o->alloc(sizeof(float) * n * n, "sgemm benchmark B");
+    float *c = o->alloc(sizeof(float) * n * n, "sgemm benchmark C");
+    float *h = malloc(sizeof(float) * n * n);
+    M3AE_CHECK(h, M3AE_EXIT_SYSTEM, "out of memory for the sgemm benchmark");
+    m3ae_rng r = m3ae_rng_make(1, 97, 0, 0);
+    for (int i = 0; i < n * n; i++) h[i] = m3ae_rng_uniform(&r, (uint64_t)i) - 0.5f;
+    o->upload(a, h, sizeof(float) * n * n);
+    o->upload(b, h, sizeof(float) * n * n);
+    o->gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n); /* warm-up */
+    double best = 1e30;
+    for (int k = 0; k < 3; k++) {
+        double t0 = now_s();
+        o->gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        o->download(h, c, sizeof(float)); /* synchronises a device backend */
+        double t = now_s() - t0;
+        if (t < best) best = t;
+    }
+    o->free(a);
+    o->free(b);
+    o->free(c);
+    free(h);
+    return 2.0 * n * (double)n * n / best / 1e9;
+}
+
+static void cpu_name(char *buf, size_t n) {
+    snprintf(buf, n, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10)) {
+            char *p = strchr(line, ':');
+            if (p) {
+                p += 2;
+                p[strcspn(p, "\n")] = '\0';
+                snprintf(buf, n, "%s", p);
+            }
+            break;
+        }
+    fclose(f);
+}
+
+int m3ae_bench_step(int argc, char **argv) {
+    const char *preset = "small";
+    int batch = 8, threads = 0, steps = 5, warmup = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return M3AE_EXIT_OK;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "m3ae: error: bench step: option '%s' needs a value\n", a);
+            usage(stderr);
+            return M3AE_EXIT_USAGE;
+        }
+        const char *v = argv[++i];
+        char *end = NULL;
+        long x = strtol(v, &end, 10);
+        int numeric = end && *end == '\0' && end != v;
+        if (!strcmp(a, "--config"))
+            preset = v;
+        else if (!strcmp(a, "--batch") && numeric && x >= 1 && x <= 4096)
+            batch = (int)x;
+        else if (!strcmp(a, "--threads") && numeric && x >= 0 && x <= 1024)
+            threads = (int)x;
+        else if (!strcmp(a, "--steps") && numeric && x >= 1 && x <= 100000)
+            steps = (int)x;
+        else if (!strcmp(a, "--warmup") && numeric && x >= 0 && x <= 1000)
+            warmup = (int)x;
+        else {
+            fprintf(stderr, "m3ae: error: bench step: bad option or value '%s %s' (batch 1..4096, threads 0..1024, "
+                            "steps 1..100000, warmup 0..1000)\n", a, v);
+            usage(stderr);
+            return M3AE_EXIT_USAGE;
+        }
+    }
+    m3ae_config cfg;
+    m3ae_error err;
+    if (m3ae_config_preset(&cfg, preset, &err)) {
+        fprintf(stderr, "m3ae: error: bench step: %s\n", err.msg);
+        return M3AE_EXIT_USAGE;
+    }
+    const m3ae_ops *o = m3ae_ops_cpu(threads);
+    char cpu[256];
+    cpu_name(cpu, sizeof cpu);
+    printf("m3ae bench step: config %s, batch %d, threads %d (%s backend)\n", preset, batch, threads, o->name);
+    double load = -1;
+    FILE *lf = fopen("/proc/loadavg", "r");
+    if (lf) {
+        if (fscanf(lf, "%lf", &load) != 1) load = -1;
+        fclose(lf);
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("machine: %s, %ld logical CPUs online, load average %.2f at start\n", cpu, ncpu, load);
+    if (load > (double)ncpu && !getenv("OMP_WAIT_POLICY"))
+        printf("note: the machine is busy (load %.1f > %ld CPUs); OpenMP's default spin-waiting then slows every\n"
+               "      parallel region badly: set OMP_WAIT_POLICY=passive for meaningful timings\n",
+               load, ncpu);
+    double peak = sgemm_rate(o);
+    printf("sgemm 1536^3 rate at start: %.1f GFLOP/s\n", peak);
+
+    m3ae_model *m = m3ae_model_create(&cfg, o, batch);
+    m3ae_registry_print_summary(m3ae_model_registry(m), stdout);
+    m3ae_model_memory_report(m, stdout);
+    double t_init = now_s();
+    m3ae_model_init_params(m, 1);
+    printf("random initialisation: %.1f s\n", now_s() - t_init);
+    m3ae_model_set_train(m, 1, 1);
+
+    /* random synthetic batch: images N(0,1), captions of random length, ~15 % MLM, random patch order */
+    const int L = cfg.max_text_len, N = m3ae_cfg_patches(&cfg), S = cfg.image_size, V = cfg.vocab_size;
+    const size_t npix = (size_t)batch * 3 * S * S;
+    float *img = malloc(npix * sizeof(float)), *img2 = malloc(npix * sizeof(float)), *noise = malloc(N * sizeof(float));
+    int32_t *ids = malloc(sizeof(int32_t) * batch * L), *mids = malloc(sizeof(int32_t) * batch * L);
+    int32_t *masks = malloc(sizeof(int32_t) * batch * L), *labels = malloc(sizeof(int32_t) * batch * L);
+    int32_t *shuf = malloc(sizeof(int32_t) * batch * N), *itm = malloc(sizeof(int32_t) * batch);
+    int64_t *sid = malloc(sizeof(int64_t) * batch);
+    M3AE_CHECK(img && img2 && noise && ids && mids && masks && labels && shuf && itm && sid, M3AE_EXIT_SYSTEM,
+               "out of memory for the synthetic batch");
+    m3ae_rng r = m3ae_rng_make(2, 96, 0, 0);
+    uint64_t k = 0;
+    for (size_t i = 0; i < npix; i++) img[i] = m3ae_rng_normal(&r, k++), img2[i] = m3ae_rng_normal(&r, k++);
+    for (int s = 0; s < batch; s++) {
+        int len = L / 2 + (int)m3ae_rng_below(&r, k++, (uint32_t)(L / 2 + 1));
+        for (int t = 0; t < L; t++) {
+            int i = s * L + t;
+            ids[i] = t == 0 ? 0 : t == len - 1 ? 2 : t < len ? 3 + (int)m3ae_rng_below(&r, k++, (uint32_t)V - 4) : 1;
+            masks[i] = t < len;
+            int pick = t > 0 && t < len - 1 && m3ae_rng_uniform(&r, k++) < 0.15f;
+            labels[i] = pick ? ids[i] : -100;
+            mids[i] = pick ? V - 1 : ids[i];
+        }
+        if (labels[s * L + 1] == -100) labels[s * L + 1] = ids[s * L + 1], mids[s * L + 1] = V - 1;
+        for (int j = 0; j < N; j++) noise[j] = m3ae_rng_uniform(&r, k++);
+        m3ae_argsort_noise(noise, N, shuf + s * N);
+        itm[s] = s % 2;
+        sid[s] = s;
+    }
+    m3ae_batch b = {.B = batch, .images = img, .itm_images = img2, .text_ids = ids, .text_masks = masks,
+                    .mlm_ids = mids, .mlm_labels = labels, .mim_ids_shuffle = shuf, .itm_labels = itm,
+                    .sample_ids = sid};
+    m3ae_losses ls = {0};
+    for (int w = 0; w < warmup; w++) {
+        b.step = (uint64_t)w;
+        m3ae_model_zero_grads(m);
+        m3ae_model_step(m, &b, &ls);
+    }
+    double best = 1e30, sum = 0, *times = malloc(sizeof(double) * steps);
+    M3AE_CHECK(times, M3AE_EXIT_SYSTEM, "out of memory for %d step times", steps);
+    for (int s = 0; s < steps; s++) {
+        b.step = (uint64_t)(warmup + s);
+        double t0 = now_s();
+        m3ae_model_zero_grads(m);
+        m3ae_model_step(m, &b, &ls);
+        float probe;
+        o->download(&probe, m3ae_model_grads(m), sizeof probe);
+        double t = now_s() - t0;
+        sum += t;
+        times[s] = t;
+        if (t < best) best = t;
+    }
+    qsort(times, (size_t)steps, sizeof *times, cmp_double);
+    double mean = sum / steps, median = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
+    free(times);
+    m3ae_flops fl;
+    m3ae_flops_compute(&cfg, &fl);
+    double gflops = fl.train_total * batch / median / 1e9;
+    printf("losses of the last step: mlm %.4f mim %.4f itm %.4f total %.4f\n", ls.mlm, ls.mim, ls.itm, ls.total);
+    printf("FLOP model: %.2f GFLOP/sample forward, %.2f GFLOP/sample training (3 x forward)\n",
+           fl.forward_total / 1e9, fl.train_total / 1e9);
+    printf("\n| config | batch | threads | steps | ms/step (median) | mean | best | samples/s | GFLOP/s | of sgemm |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("| %s | %d | %d | %d | %.1f | %.1f | %.1f | %.2f | %.1f | %.0f %% |\n", preset, batch, threads, steps,
+           median * 1e3, mean * 1e3, best * 1e3, batch / median, gflops, 100.0 * gflops / peak);
+    free(img);
+    free(img2);
+    free(noise);
+    free(ids);
+    free(mids);
+    free(masks);
+    free(labels);
+    free(shuf);
+    free(itm);
+    free(sid);
+    m3ae_model_destroy(m);
+    return M3AE_EXIT_OK;
+}

@@ -1,0 +1,62 @@
+/* m3ae pretrain: command-line front of launch/pretrain.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "launch/commands.h"
+#include "launch/pretrain.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: m3ae pretrain --data DIR --out RUN_DIR [--config FILE] [--val-data DIR] [--init-from FILE]\n"
+            "                     [key=value ...]\n"
+            "       mpirun -np N m3ae pretrain ...   (data parallel: each rank takes 1/N of every global batch)\n\n"
+            "Pretrains M3AE with the official three passes (MLM, MIM, ITM) and AdamW schedule.\n\n"
+            "  --data DIR        training dataset written by `m3ae prep`\n"
+            "  --out RUN_DIR     run folder: config.cfg, metrics.jsonl, checkpoints/step_NNNNNNN.h5 and\n"
+            "                    checkpoints/latest. If it holds checkpoints, the run RESUMES from the latest.\n"
+            "  --config FILE     `key = value` lines (experiments/configs/pretrain_{base,small,tiny}.cfg)\n"
+            "  --val-data DIR    validation dataset (MLM accuracy, MIM loss, ITM accuracy every val_every steps)\n"
+            "  --init-from FILE  start from the model weights of a checkpoint (strict: every name and shape)\n"
+            "  key=value         overrides any configuration key, e.g. max_steps=200 learning_rate=5e-4\n\n"
+            "Keys (model keys as in model/config.h; training keys with official names):\n"
+            "  preset (base|small|tiny: sets every model key; give it first), image_size, patch_size,\n"
+            "  max_text_len, hidden_size, num_heads, num_top_layer, mlp_ratio, mim_layer, mim_prob, mlm_prob,\n"
+            "  drop_rate, ... ; max_steps, warmup_steps (< 1: fraction), learning_rate, weight_decay,\n"
+            "  lr_mult_head, lr_mult_multi_modal, adam_beta1, adam_beta2, adam_eps, grad_clip (0 = off),\n"
+            "  batch_size (global), per_gpu_batchsize (micro-batch per rank; accumulation covers the rest),\n"
+            "  seed, vocab, loader_threads, random_crop, mlm_mode (official|bernoulli), objective (separate|joint),\n"
+            "  log_every, val_every, val_batches, ckpt_every, keep_last, stop_after, threads, peak_tflops.\n\n"
+            "Signals: SIGUSR1, SIGTERM or SIGINT stop the run at the next step with a checkpoint (exit 0);\n"
+            "a second SIGINT exits at once. stop_after=STEP stops the same way after STEP.\n");
+}
+
+int m3ae_cmd_pretrain(int argc, char **argv) {
+    if (m3ae_cli_wants_help(argc, argv)) return usage(stdout), M3AE_EXIT_OK;
+    m3ae_pretrain_args a = {0};
+    char **over = calloc((size_t)argc, sizeof *over);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(s, "--data") && v) a.data_dir = v, i++;
+        else if (!strcmp(s, "--out") && v) a.out_dir = v, i++;
+        else if (!strcmp(s, "--config") && v) a.config_path = v, i++;
+        else if (!strcmp(s, "--val-data") && v) a.val_dir = v, i++;
+        else if (!strcmp(s, "--init-from") && v) a.init_from = v, i++;
+        else if (s[0] != '-' && strchr(s, '=')) over[a.n_overrides++] = argv[i];
+        else {
+            fprintf(stderr, "m3ae: error: unknown or incomplete argument '%s' for m3ae pretrain (see --help)\n", s);
+            free(over);
+            return M3AE_EXIT_USAGE;
+        }
+    }
+    if (!a.data_dir || !a.out_dir) {
+        fprintf(stderr, "m3ae: error: m3ae pretrain needs --data DIR and --out RUN_DIR (see --help)\n");
+        free(over);
+        return M3AE_EXIT_USAGE;
+    }
+    a.overrides = over;
+    int code = m3ae_pretrain_run(&a, &argc, &argv);
+    free(over);
+    return code;
+}

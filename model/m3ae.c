@@ -1,0 +1,500 @@
+/* The M3AE model object: binding the registry's tensors to layer structs, the one-time memory
+ * plan (parameters, gradients, activations), initialisation, outputs and the memory report.
+ * The passes themselves are in model/m3ae_pass.c. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/error.h"
+#include "common/rng.h"
+#include "model/m3ae_internal.h"
+
+/* ---- binding by registry name ---- */
+
+typedef struct {
+    const m3ae_registry *r;
+    float *arena;
+} binder;
+
+static float *T(const binder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static float *T(const binder *b, const char *fmt, ...) {
+    char name[M3AE_PARAM_NAME_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return m3ae_registry_tensor(b->r, b->arena, name);
+}
+
+static void *xcalloc(size_t n, size_t size, const char *what) {
+    void *p = calloc(n ? n : 1, size);
+    M3AE_CHECK(p, M3AE_EXIT_SYSTEM, "out of memory allocating %s", what);
+    return p;
+}
+
+static void bind_clip(const binder *b, m3ae_clip_w *w, const char *prefix) {
+    w->in_w = T(b, "%s.attn.in_proj_weight", prefix);
+    w->in_b = T(b, "%s.attn.in_proj_bias", prefix);
+    w->out_w = T(b, "%s.attn.out_proj.weight", prefix);
+    w->out_b = T(b, "%s.attn.out_proj.bias", prefix);
+    w->ln1_g = T(b, "%s.ln_1.weight", prefix);
+    w->ln1_b = T(b, "%s.ln_1.bias", prefix);
+    w->fc_w = T(b, "%s.mlp.c_fc.weight", prefix);
+    w->fc_b = T(b, "%s.mlp.c_fc.bias", prefix);
+    w->proj_w = T(b, "%s.mlp.c_proj.weight", prefix);
+    w->proj_b = T(b, "%s.mlp.c_proj.bias", prefix);
+    w->ln2_g = T(b, "%s.ln_2.weight", prefix);
+    w->ln2_b = T(b, "%s.ln_2.bias", prefix);
+}
+
+static void bind_attn(const binder *b, m3ae_bert_attn_w *w, const char *prefix) {
+    w->q_w = T(b, "%s.self.query.weight", prefix);
+    w->q_b = T(b, "%s.self.query.bias", prefix);
+    w->k_w = T(b, "%s.self.key.weight", prefix);
+    w->k_b = T(b, "%s.self.key.bias", prefix);
+    w->v_w = T(b, "%s.self.value.weight", prefix);
+    w->v_b = T(b, "%s.self.value.bias", prefix);
+    w->o_w = T(b, "%s.output.dense.weight", prefix);
+    w->o_b = T(b, "%s.output.dense.bias", prefix);
+    w->ln_g = T(b, "%s.output.LayerNorm.weight", prefix);
+    w->ln_b = T(b, "%s.output.LayerNorm.bias", prefix);
+}
+
+static void bind_ffn(const binder *b, m3ae_bert_ffn_w *w, const char *prefix) {
+    w->i_w = T(b, "%s.intermediate.dense.weight", prefix);
+    w->i_b = T(b, "%s.intermediate.dense.bias", prefix);
+    w->o_w = T(b, "%s.output.dense.weight", prefix);
+    w->o_b = T(b, "%s.output.dense.bias", prefix);
+    w->ln_g = T(b, "%s.output.LayerNorm.weight", prefix);
+    w->ln_b = T(b, "%s.output.LayerNorm.bias", prefix);
+}
+
+static void bind_weights(m3ae_weights *w, const m3ae_config *c, const m3ae_registry *r, float *arena) {
+    binder b = {r, arena};
+    char s[M3AE_PARAM_NAME_LEN];
+    memset(w, 0, sizeof *w);
+    w->cls = T(&b, "vision_encoder.visual.class_embedding");
+    w->pos = T(&b, "vision_encoder.visual.positional_embedding");
+    w->conv = T(&b, "vision_encoder.visual.conv1.weight");
+    w->ln_pre_g = T(&b, "vision_encoder.visual.ln_pre.weight");
+    w->ln_pre_b = T(&b, "vision_encoder.visual.ln_pre.bias");
+    w->ln_post_g = T(&b, "vision_encoder.visual.ln_post.weight");
+    w->ln_post_b = T(&b, "vision_encoder.visual.ln_post.bias");
+    w->vblk = xcalloc((size_t)c->vision_layers, sizeof *w->vblk, "CLIP block bindings");
+    for (int i = 0; i < c->vision_layers; i++) {
+        snprintf(s, sizeof s, "vision_encoder.visual.transformer.resblocks.%d", i);
+        bind_clip(&b, &w->vblk[i], s);
+    }
+    w->word = T(&b, "language_encoder.embeddings.word_embeddings.weight");
+    w->tpos = T(&b, "language_encoder.embeddings.position_embeddings.weight");
+    w->ttype = T(&b, "language_encoder.embeddings.token_type_embeddings.weight");
+    w->emb_ln_g = T(&b, "language_encoder.embeddings.LayerNorm.weight");
+    w->emb_ln_b = T(&b, "language_encoder.embeddings.LayerNorm.bias");
+    w->tattn = xcalloc((size_t)c->text_layers, sizeof *w->tattn, "RoBERTa bindings");
+    w->tffn = xcalloc((size_t)c->text_layers, sizeof *w->tffn, "RoBERTa bindings");
+    for (int i = 0; i < c->text_layers; i++) {
+        snprintf(s, sizeof s, "language_encoder.encoder.layer.%d.attention", i);
+        bind_attn(&b, &w->tattn[i], s);
+        snprintf(s, sizeof s, "language_encoder.encoder.layer.%d", i);
+        bind_ffn(&b, &w->tffn[i], s);
+    }
+    w->tpool_w = T(&b, "language_encoder.pooler.dense.weight");
+    w->tpool_b = T(&b, "language_encoder.pooler.dense.bias");
+    w->proj_w[0] = T(&b, "multi_modal_language_proj.weight");
+    w->proj_b[0] = T(&b, "multi_modal_language_proj.bias");
+    w->proj_w[1] = T(&b, "multi_modal_vision_proj.weight");
+    w->proj_b[1] = T(&b, "multi_modal_vision_proj.bias");
+    w->type_emb = T(&b, "modality_type_embeddings.weight");
+    static const char *streams[2] = {"multi_modal_language", "multi_modal_vision"};
+    for (int st = 0; st < 2; st++) {
+        w->fself[st] = xcalloc((size_t)c->num_top_layer, sizeof *w->fself[st], "fusion bindings");
+        w->fcross[st] = xcalloc((size_t)c->num_top_layer, sizeof *w->fcross[st], "fusion bindings");
+        w->fffn[st] = xcalloc((size_t)c->num_top_layer, sizeof *w->fffn[st], "fusion bindings");
+        for (int i = 0; i < c->num_top_layer; i++) {
+            snprintf(s, sizeof s, "%s_layers.%d.attention", streams[st], i);
+            bind_attn(&b, &w->fself[st][i], s);
+            snprintf(s, sizeof s, "%s_layers.%d.crossattention", streams[st], i);
+            bind_attn(&b, &w->fcross[st][i], s);
+            snprintf(s, sizeof s, "%s_layers.%d", streams[st], i);
+            bind_ffn(&b, &w->fffn[st][i], s);
+        }
+        w->pool_w[st] = T(&b, "%s_pooler.dense.weight", streams[st]);
+        w->pool_b[st] = T(&b, "%s_pooler.dense.bias", streams[st]);
+    }
+    w->mlm_dense_w = T(&b, "mlm_head.transform.dense.weight");
+    w->mlm_dense_b = T(&b, "mlm_head.transform.dense.bias");
+    w->mlm_ln_g = T(&b, "mlm_head.transform.LayerNorm.weight");
+    w->mlm_ln_b = T(&b, "mlm_head.transform.LayerNorm.bias");
+    w->mlm_dec_w = T(&b, "mlm_head.decoder.weight");
+    w->mlm_bias = T(&b, "mlm_head.bias");
+    w->mask_token = T(&b, "mim_head.mask_token");
+    w->dec_pos = T(&b, "mim_head.decoder_pos_embed");
+    w->dec_embed_w = T(&b, "mim_head.decoder_embed.weight");
+    w->dec_embed_b = T(&b, "mim_head.decoder_embed.bias");
+    w->dblk = xcalloc((size_t)c->mim_decoder_num_layers, sizeof *w->dblk, "MIM decoder bindings");
+    for (int i = 0; i < c->mim_decoder_num_layers; i++) {
+        snprintf(s, sizeof s, "mim_head.decoder.resblocks.%d", i);
+        bind_clip(&b, &w->dblk[i], s);
+    }
+    w->dec_norm_g = T(&b, "mim_head.decoder_norm.weight");
+    w->dec_norm_b = T(&b, "mim_head.decoder_norm.bias");
+    w->dec_pred_w = T(&b, "mim_head.decoder_pred.weight");
+    w->dec_pred_b = T(&b, "mim_head.decoder_pred.bias");
+    w->itm_w = T(&b, "itm_head.fc.weight");
+    w->itm_b = T(&b, "itm_head.fc.bias");
+}
+
+static void free_weights(m3ae_weights *w) {
+    free(w->vblk);
+    free(w->tattn);
+    free(w->tffn);
+    for (int s = 0; s < 2; s++) {
+        free(w->fself[s]);
+        free(w->fcross[s]);
+        free(w->fffn[s]);
+    }
+    free(w->dblk);
+}
+
+/* ---- the activation plan: one pass sizes the block (base NULL), the second carves it ---- */
+
+typedef struct {
+    char *base;
+    size_t off;
+} planner;
+
+static float *take(planner *p, size_t nfloats) {
+    float *r = p->base ? (float *)(p->base + p->off) : NULL;
+    p->off += m3ae_align_up((nfloats ? nfloats : 1) * sizeof(float));
+    return r;
+}
+
+static void plan_clip(planner *p, m3ae_clip_acts *a, size_t n, int C, size_t probs) {
+    a->ln1 = take(p, n * C);
+    a->mean1 = take(p, n);
+    a->rstd1 = take(p, n);
+    a->qkv = take(p, n * 3 * C);
+    a->probs = take(p, probs);
+    a->attn = take(p, n * C);
+    a->xmid = take(p, n * C);
+    a->ln2 = take(p, n * C);
+    a->mean2 = take(p, n);
+    a->rstd2 = take(p, n);
+    a->fc = take(p, n * 4 * C);
+    a->act = take(p, n * 4 * C);
+}
+
+static void plan_attn(planner *p, m3ae_bert_attn_acts *a, size_t nq, size_t nk, int C, size_t probs) {
+    a->q = take(p, nq * C);
+    a->k = take(p, nk * C);
+    a->v = take(p, nk * C);
+    a->probs = take(p, probs);
+    a->ctx = take(p, nq * C);
+    a->sum = take(p, nq * C);
+    a->mean = take(p, nq);
+    a->rstd = take(p, nq);
+    a->out = take(p, nq * C);
+}
+
+static void plan_ffn(planner *p, m3ae_bert_ffn_acts *a, size_t n, int C, int F) {
+    a->inter = take(p, n * F);
+    a->act = take(p, n * F);
+    a->sum = take(p, n * C);
+    a->mean = take(p, n);
+    a->rstd = take(p, n);
+    a->out = take(p, n * C);
+}
+
+static int imax(int a, int b) { return a > b ? a : b; }
+
+static void plan_acts(planner *p, m3ae_acts *a, const m3ae_config *c, size_t B) {
+    const int N = m3ae_cfg_patches(c), PD = m3ae_cfg_patch_dim(c), keep = m3ae_cfg_mim_keep(c);
+    const int Dv = c->vision_width, Dt = c->text_width, H = c->hidden_size, Dd = c->mim_decoder_hidden_size;
+    const int L = c->max_text_len, V = c->vocab_size, F = m3ae_cfg_fusion_ffn(c);
+    const size_t T = (size_t)N + 1, nL = B * L, nT = B * T;
+    const int Tmax = imax(L, N + 1);
+    const int Cmax = imax(imax(Dv, Dt), imax(H, Dd));
+    const int Fmax = imax(imax(4 * Dv, c->text_ffn), imax(F, 4 * Dd));
+    const int Hmax = imax(imax(c->vision_heads, c->text_heads), imax(c->num_heads, c->mim_decoder_num_heads));
+    /* vision */
+    a->img = take(p, B * 3 * c->image_size * c->image_size);
+    a->patches = take(p, B * N * PD);
+    a->tokens = take(p, nT * Dv);
+    a->vis_in = take(p, nT * Dv);
+    a->ln_pre_mean = take(p, nT);
+    a->ln_pre_rstd = take(p, nT);
+    for (int i = 0; i <= c->vision_layers; i++) a->vis_x[i] = take(p, nT * Dv);
+    for (int i = 0; i < c->vision_layers; i++) plan_clip(p, &a->vblk[i], nT, Dv, B * c->vision_heads * T * T);
+    a->vis_out = take(p, nT * Dv);
+    a->ln_post_mean = take(p, nT);
+    a->ln_post_rstd = take(p, nT);
+    /* text */
+    a->text_mask = take(p, nL);
+    a->emb_sum = take(p, nL * Dt);
+    a->emb_mean = take(p, nL);
+    a->emb_rstd = take(p, nL);
+    a->emb_out = take(p, nL * Dt);
+    for (int i = 0; i < c->text_layers; i++) {
+        plan_attn(p, &a->tattn[i], nL, nL, Dt, B * c->text_heads * L * L);
+        plan_ffn(p, &a->tffn[i], nL, Dt, c->text_ffn);
+    }
+    /* fusion */
+    a->S0[0] = take(p, nL * H);
+    a->S0[1] = take(p, nT * H);
+    for (int i = 0; i < c->num_top_layer; i++) {
+        size_t nh = (size_t)c->num_heads;
+        plan_attn(p, &a->fself[0][i], nL, nL, H, B * nh * L * L);
+        plan_attn(p, &a->fcross[0][i], nL, nT, H, B * nh * L * T);
+        plan_ffn(p, &a->fffn[0][i], nL, H, F);
+        plan_attn(p, &a->fself[1][i], nT, nT, H, B * nh * T * T);
+        plan_attn(p, &a->fcross[1][i], nT, nL, H, B * nh * T * L);
+        plan_ffn(p, &a->fffn[1][i], nT, H, F);
+    }
+    for (int s = 0; s < 2; s++) {
+        a->pool_in[s] = take(p, B * H);
+        a->pool_pre[s] = take(p, B * H);
+        a->pool_out[s] = take(p, B * H);
+    }
+    a->cls = take(p, B * 2 * H);
+    /* MLM head */
+    a->mlm_h = take(p, nL * H);
+    a->mlm_g = take(p, nL * H);
+    a->mlm_ln = take(p, nL * H);
+    a->mlm_mean = take(p, nL);
+    a->mlm_rstd = take(p, nL);
+    a->mlm_logits = take(p, nL * V);
+    a->mlm_dlogits = take(p, nL * V);
+    a->mlm_labels = (int32_t *)take(p, nL); /* int32 has the size of a float */
+    /* MIM head */
+    a->mim_ext = take(p, B * (keep + 2) * Dd);
+    for (int i = 0; i <= c->mim_decoder_num_layers; i++) a->dec_x[i] = take(p, nT * Dd);
+    for (int i = 0; i < c->mim_decoder_num_layers; i++)
+        plan_clip(p, &a->dblk[i], nT, Dd, B * c->mim_decoder_num_heads * T * T);
+    a->dec_norm = take(p, nT * Dd);
+    a->dec_mean = take(p, nT);
+    a->dec_rstd = take(p, nT);
+    a->mim_pred = take(p, B * N * PD);
+    a->mim_target = take(p, B * N * PD);
+    a->mim_dpred = take(p, B * N * PD);
+    a->mim_mask = take(p, B * N);
+    /* ITM head */
+    a->itm_logits = take(p, B * 2);
+    a->itm_dlogits = take(p, B * 2);
+    a->itm_labels = (int32_t *)take(p, B);
+    /* backward */
+    const size_t big = B * Tmax * Cmax;
+    a->s.t1 = take(p, big);
+    a->s.t2 = take(p, big);
+    a->s.dq = take(p, big);
+    a->s.dk = take(p, big);
+    a->s.dv = take(p, big);
+    a->s.dff = take(p, B * Tmax * imax(Fmax, 3 * Cmax));
+    a->s.att = take(p, B * Hmax * (size_t)Tmax * Tmax);
+    a->u1 = take(p, big);
+    a->u2 = take(p, big);
+    for (int k = 0; k < 2; k++)
+        for (int s = 0; s < 2; s++) a->dS[k][s] = take(p, B * Tmax * H);
+    a->d_text = take(p, nL * Dt);
+    a->d_text2 = take(p, nL * Dt);
+    a->d_vis = take(p, nT * Dv);
+    a->d_vis2 = take(p, nT * Dv);
+    a->d_tokens = take(p, nT * Dv);
+    a->d_cls = take(p, B * 2 * H);
+    a->d_dec = take(p, nT * Dd);
+    a->d_dec2 = take(p, nT * Dd);
+    a->d_ext = take(p, B * (keep + 2) * Dd);
+    a->d_inj = take(p, B * (keep + 1) * H);
+}
+
+m3ae_model *m3ae_model_create(const m3ae_config *cfg, const m3ae_ops *ops, int max_batch) {
+    m3ae_error err;
+    M3AE_CHECK(m3ae_config_validate(cfg, &err) == 0, M3AE_EXIT_USAGE, "%s", err.msg);
+    M3AE_CHECK(max_batch >= 1, M3AE_EXIT_USAGE, "model batch size %d must be >= 1", max_batch);
+    m3ae_model *m = xcalloc(1, sizeof *m, "the model");
+    m->cfg = *cfg;
+    m->ops = ops;
+    m->max_batch = max_batch;
+    m3ae_registry_build(&m->reg, cfg);
+    m->params = ops->alloc(m->reg.arena_floats * sizeof(float), "parameters");
+    m->grads = ops->alloc(m->reg.arena_floats * sizeof(float), "gradients");
+    bind_weights(&m->w, cfg, &m->reg, m->params);
+    bind_weights(&m->g, cfg, &m->reg, m->grads);
+
+    m3ae_acts *a = &m->a;
+    a->vis_x = xcalloc((size_t)cfg->vision_layers + 1, sizeof *a->vis_x, "activation plan");
+    a->vblk = xcalloc((size_t)cfg->vision_layers, sizeof *a->vblk, "activation plan");
+    a->tattn = xcalloc((size_t)cfg->text_layers, sizeof *a->tattn, "activation plan");
+    a->tffn = xcalloc((size_t)cfg->text_layers, sizeof *a->tffn, "activation plan");
+    for (int s = 0; s < 2; s++) {
+        a->fself[s] = xcalloc((size_t)cfg->num_top_layer, sizeof *a->fself[s], "activation plan");
+        a->fcross[s] = xcalloc((size_t)cfg->num_top_layer, sizeof *a->fcross[s], "activation plan");
+        a->fffn[s] = xcalloc((size_t)cfg->num_top_layer, sizeof *a->fffn[s], "activation plan");
+    }
+    a->dec_x = xcalloc((size_t)cfg->mim_decoder_num_layers + 1, sizeof *a->dec_x, "activation plan");
+    a->dblk = xcalloc((size_t)cfg->mim_decoder_num_layers, sizeof *a->dblk, "activation plan");
+    planner p = {NULL, 0};
+    plan_acts(&p, a, cfg, (size_t)max_batch);
+    m->act_bytes = p.off;
+    m->act_block = ops->alloc(m->act_bytes, "activations");
+    p.base = m->act_block;
+    p.off = 0;
+    plan_acts(&p, a, cfg, (size_t)max_batch);
+
+    const int L = cfg->max_text_len, N = m3ae_cfg_patches(cfg), keep = m3ae_cfg_mim_keep(cfg);
+    const size_t Bm = (size_t)max_batch, Tmax = (size_t)imax(L, N + 1);
+    m->h_ids = xcalloc(Bm * L, sizeof(int32_t), "host index buffers");
+    m->h_pos = xcalloc(Bm * L, sizeof(int32_t), "host index buffers");
+    m->h_zeros = xcalloc(Bm * Tmax, sizeof(int32_t), "host index buffers");
+    m->h_ones = xcalloc(Bm * Tmax, sizeof(int32_t), "host index buffers");
+    for (size_t i = 0; i < Bm * Tmax; i++) m->h_ones[i] = 1;
+    m->h_keep_idx = xcalloc(Bm * (keep + 1), sizeof(int32_t), "host index buffers");
+    m->h_unshuf = xcalloc(Bm * (N + 1), sizeof(int32_t), "host index buffers");
+    m->h_labels = xcalloc(Bm * L, sizeof(int32_t), "host index buffers");
+    m->h_itm_labels = xcalloc(Bm, sizeof(int32_t), "host index buffers");
+    m->h_fbuf = xcalloc(Bm * (size_t)imax(N, L), sizeof(float), "host mask buffer");
+    m->h_sample_ids = xcalloc(Bm, sizeof(int64_t), "host sample ids");
+    m->cur_pass = -1;
+    return m;
+}
+
+void m3ae_model_destroy(m3ae_model *m) {
+    if (!m) return;
+    m->ops->free(m->params);
+    m->ops->free(m->grads);
+    m->ops->free(m->act_block);
+    free_weights(&m->w);
+    free_weights(&m->g);
+    m3ae_acts *a = &m->a;
+    free(a->vis_x);
+    free(a->vblk);
+    free(a->tattn);
+    free(a->tffn);
+    for (int s = 0; s < 2; s++) {
+        free(a->fself[s]);
+        free(a->fcross[s]);
+        free(a->fffn[s]);
+    }
+    free(a->dec_x);
+    free(a->dblk);
+    free(m->h_ids);
+    free(m->h_pos);
+    free(m->h_zeros);
+    free(m->h_ones);
+    free(m->h_keep_idx);
+    free(m->h_unshuf);
+    free(m->h_labels);
+    free(m->h_itm_labels);
+    free(m->h_fbuf);
+    free(m->h_sample_ids);
+    m3ae_registry_free(&m->reg);
+    free(m);
+}
+
+const m3ae_registry *m3ae_model_registry(const m3ae_model *m) { return &m->reg; }
+const m3ae_config *m3ae_model_config(const m3ae_model *m) { return &m->cfg; }
+const m3ae_ops *m3ae_model_ops(const m3ae_model *m) { return m->ops; }
+float *m3ae_model_params(m3ae_model *m) { return m->params; }
+float *m3ae_model_grads(m3ae_model *m) { return m->grads; }
+
+void m3ae_model_zero_grads(m3ae_model *m) { m->ops->zero(m->grads, m->reg.arena_floats); }
+
+void m3ae_model_set_train(m3ae_model *m, int train, uint64_t seed) {
+    m->train = train;
+    m->seed = seed;
+}
+
+/* ---- initialisation (spec 1.7) ---- */
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* h[0..n) = std * N(0,1): Box-Muller on pairs of counter-based words (element pairs are independent
+ * of the thread count, so the result is deterministic). */
+static void fill_normal(float *h, size_t n, const m3ae_rng *r, float std) {
+    const long long pairs = (long long)((n + 1) / 2);
+#pragma omp parallel for schedule(static) if (pairs > 65536)
+    for (long long k = 0; k < pairs; k++) {
+        uint32_t a = m3ae_rng_u32(r, 2 * (uint64_t)k), b = m3ae_rng_u32(r, 2 * (uint64_t)k + 1);
+        float u1 = (float)((a >> 8) + 1) * (1.0f / 16777216.0f); /* (0, 1] */
+        float u2 = (float)(b >> 8) * (1.0f / 16777216.0f);       /* [0, 1) */
+        float rad = sqrtf(-2.0f * logf(u1)), th = 6.2831853071795864f * u2;
+        h[2 * k] = std * rad * cosf(th);
+        if ((size_t)(2 * k + 1) < n) h[2 * k + 1] = std * rad * sinf(th);
+    }
+}
+
+void m3ae_model_init_params(m3ae_model *m, uint64_t seed) {
+    size_t maxn = 0;
+    for (int i = 0; i < m->reg.n; i++)
+        if (m->reg.p[i].numel > maxn) maxn = m->reg.p[i].numel;
+    float *h = xcalloc(maxn, sizeof(float), "initialisation buffer");
+    for (int i = 0; i < m->reg.n; i++) {
+        const m3ae_param *p = &m->reg.p[i];
+        m3ae_rng r = m3ae_rng_make(seed, M3AE_RNG_INIT, (uint64_t)i, 0);
+        const int is_ln = strstr(p->name, "LayerNorm.") || strstr(p->name, ".ln_") || strstr(p->name, "_norm.");
+        if (!strcmp(p->name, "mim_head.decoder_pos_embed")) {
+            m3ae_sincos_2d(h, m->cfg.mim_decoder_hidden_size, m3ae_cfg_grid(&m->cfg));
+        } else if (ends_with(p->name, "bias")) {
+            memset(h, 0, p->numel * sizeof(float));
+        } else if (is_ln) {
+            for (size_t k = 0; k < p->numel; k++) h[k] = 1.0f;
+        } else if (ends_with(p->name, "in_proj_weight")) { /* xavier_uniform */
+            double bound = sqrt(6.0 / (double)(p->shape[0] + p->shape[1]));
+            for (size_t k = 0; k < p->numel; k++) h[k] = (float)((2.0 * m3ae_rng_uniform(&r, k) - 1.0) * bound);
+        } else if (ends_with(p->name, "class_embedding") || ends_with(p->name, "visual.positional_embedding")) {
+            fill_normal(h, p->numel, &r, 1.0f / sqrtf((float)m->cfg.vision_width));
+        } else {
+            fill_normal(h, p->numel, &r, 0.02f);
+        }
+        m->ops->upload(m->params + p->offset, h, p->numel * sizeof(float));
+    }
+    free(h);
+}
+
+/* ---- outputs and memory ---- */
+
+const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *numel) {
+    const m3ae_config *c = &m->cfg;
+    const m3ae_acts *a = &m->a;
+    const size_t B = (size_t)m->cur_B, L = (size_t)c->max_text_len, T = (size_t)m->cur_T;
+    const size_t H = (size_t)c->hidden_size, N = (size_t)m3ae_cfg_patches(c), PD = (size_t)m3ae_cfg_patch_dim(c);
+    int i;
+    if (m->cur_pass < 0) return NULL;
+    if (!strcmp(name, "vision_embeds")) return *numel = B * T * c->vision_width, a->vis_out;
+    if (!strcmp(name, "text_embeds")) return *numel = B * L * c->text_width, a->tffn[c->text_layers - 1].out;
+    if (sscanf(name, "fusion_text_%d", &i) == 1 && i >= 0 && i < c->num_top_layer)
+        return *numel = B * L * H, a->fffn[0][i].out;
+    if (sscanf(name, "fusion_image_%d", &i) == 1 && i >= 0 && i < c->num_top_layer)
+        return *numel = B * T * H, a->fffn[1][i].out;
+    if (!strcmp(name, "cls_feats")) return *numel = B * 2 * H, a->cls;
+    const int mlm = m->cur_pass == M3AE_PASS_MLM || m->cur_pass == M3AE_PASS_JOINT;
+    const int mim = m->cur_pass == M3AE_PASS_MIM || m->cur_pass == M3AE_PASS_JOINT;
+    if (mlm && !strcmp(name, "mlm_logits")) return *numel = B * L * c->vocab_size, a->mlm_logits;
+    if (mim) {
+        if (!strcmp(name, "mim_pred")) return *numel = B * N * PD, a->mim_pred;
+        if (!strcmp(name, "mim_target")) return *numel = B * N * PD, a->mim_target;
+        if (!strcmp(name, "mim_mask")) return *numel = B * N, a->mim_mask;
+    }
+    if (m->cur_pass == M3AE_PASS_ITM && !strcmp(name, "itm_logits")) return *numel = B * 2, a->itm_logits;
+    return NULL;
+}
+
+size_t m3ae_model_memory_bytes(const m3ae_model *m) {
+    return 2 * m->reg.arena_floats * sizeof(float) + m->act_bytes;
+}
+
+void m3ae_model_memory_report(const m3ae_model *m, FILE *f) {
+    const double MiB = 1024.0 * 1024.0;
+    fprintf(f, "memory plan (%s backend, micro-batch %d, allocated once):\n", m->ops->name, m->max_batch);
+    fprintf(f, "  parameters   %10.1f MiB  (%d tensors, %zu floats)\n", m->reg.arena_floats * 4.0 / MiB, m->reg.n,
+            m->reg.arena_floats);
+    fprintf(f, "  gradients    %10.1f MiB\n", m->reg.arena_floats * 4.0 / MiB);
+    fprintf(f, "  activations  %10.1f MiB  (one pass, saved for backward, + backward buffers)\n",
+            m->act_bytes / MiB);
+    fprintf(f, "  total        %10.1f MiB\n", m3ae_model_memory_bytes(m) / MiB);
+}

@@ -1,0 +1,95 @@
+/* The M3AE model: the three pretraining passes (spec 2.1), forward and explicit backward, on top of
+ * the operations interface. Memory (parameters, gradients, activations for the largest pass of a
+ * micro-batch of at most max_batch samples) is planned and allocated once at creation; nothing is
+ * allocated inside a step. Passes run one after another (forward then backward), accumulating
+ * parameter gradients, so the activation memory is sized for one pass.
+ *
+ * The randomness of the objectives (MLM masking, MIM patch order, ITM pairs) is an INPUT (the batch),
+ * produced by the loader or injected by tests; dropout is counter-based (seed, step, site, sample). */
+#ifndef M3AE_MODEL_M3AE_H
+#define M3AE_MODEL_M3AE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model/config.h"
+#include "model/ops.h"
+#include "model/registry.h"
+
+/* JOINT (objective = joint only): masked text + kept patches, both the MLM and the MIM head. */
+typedef enum { M3AE_PASS_MLM = 0, M3AE_PASS_MIM = 1, M3AE_PASS_ITM = 2, M3AE_PASS_JOINT = 3 } m3ae_pass;
+
+/* One micro-batch; every pointer is host memory. */
+typedef struct {
+    int B;
+    const float *images;            /* (B,3,H,W) CLIP-normalised; MLM and MIM passes */
+    const float *itm_images;        /* (B,3,H,W) the ITM pass's images (wrong image where label 0) */
+    const int32_t *text_ids;        /* (B,L) unmasked, padded with 1 */
+    const int32_t *text_masks;      /* (B,L) 1 real, 0 padding */
+    const int32_t *mlm_ids;         /* (B,L) after masking / replacement */
+    const int32_t *mlm_labels;      /* (B,L) -100 where not predicted */
+    const int32_t *mim_ids_shuffle; /* (B,N) argsort of the MIM noise; the first keep patches are kept */
+    const int32_t *itm_labels;      /* (B) 1 matched, 0 not */
+    const int64_t *sample_ids;      /* (B) global sample index (dropout); NULL: 0..B-1 */
+    uint64_t step;                  /* dropout counter (optimizer step or micro-step) */
+    /* Loss denominators (the number of predicted tokens, removed patches, ITM pairs) over which each
+     * loss is averaged; <= 0 uses this micro-batch's own counts. Multi-rank / accumulation passes
+     * global counts so that the summed gradients equal the gradient of the global mean. */
+    double mlm_denom, mim_denom, itm_denom;
+} m3ae_batch;
+
+typedef struct {
+    double mlm, mim, itm, total; /* normalised losses (sum / denominator) */
+    int mlm_count, mlm_correct;  /* predicted tokens, argmax hits */
+    int itm_correct;
+    double mim_count; /* removed patches */
+} m3ae_losses;
+
+typedef struct m3ae_model m3ae_model;
+
+/* cfg must validate; fatal errors name what failed. */
+m3ae_model *m3ae_model_create(const m3ae_config *cfg, const m3ae_ops *ops, int max_batch);
+void m3ae_model_destroy(m3ae_model *m);
+
+const m3ae_registry *m3ae_model_registry(const m3ae_model *m);
+const m3ae_config *m3ae_model_config(const m3ae_model *m);
+const m3ae_ops *m3ae_model_ops(const m3ae_model *m);
+float *m3ae_model_params(m3ae_model *m); /* backend memory laid out by the registry */
+float *m3ae_model_grads(m3ae_model *m);
+
+/* Initialisation of spec 1.7 (N(0,0.02) linears/embeddings, zero biases, unit LayerNorms, xavier
+ * in_proj, N(0,W^-1/2) CLIP class/positional embeddings) and the fixed sin-cos decoder_pos_embed. */
+void m3ae_model_init_params(m3ae_model *m, uint64_t seed);
+void m3ae_model_zero_grads(m3ae_model *m);
+/* Dropout on (train=1, with cfg->drop_rate) or off (eval); seed keys the dropout masks. */
+void m3ae_model_set_train(m3ae_model *m, int train, uint64_t seed);
+
+/* One pass: forward returns the normalised loss; backward (right after the forward of the same pass)
+ * accumulates the gradient of that loss into the gradient arena. */
+double m3ae_model_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *batch);
+void m3ae_model_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *batch);
+/* The passes of the configured objective, forward + backward: MLM, MIM, ITM (separate) or JOINT, ITM
+ * (joint). Gradients accumulate; the caller zeroes them. */
+void m3ae_model_step(m3ae_model *m, const m3ae_batch *batch, m3ae_losses *losses);
+/* Forward statistics of the last pass of each kind (counts, accuracy). */
+void m3ae_model_last_losses(const m3ae_model *m, m3ae_losses *losses);
+
+/* An output of the last forward pass by its fixture name (vision_embeds, text_embeds,
+ * fusion_text_<i>, fusion_image_<i>, cls_feats, mlm_logits, mim_pred, mim_target, mim_mask,
+ * itm_logits): backend pointer and element count, or NULL when the name is unknown / not produced. */
+const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *numel);
+
+/* Bytes of parameters, gradients, activations; and a printed table. */
+size_t m3ae_model_memory_bytes(const m3ae_model *m);
+void m3ae_model_memory_report(const m3ae_model *m, FILE *f);
+
+/* ---- helpers (host) ---- */
+/* ids (N) = argsort(noise (N)) ascending (ties by index). */
+void m3ae_argsort_noise(const float *noise, int N, int32_t *ids);
+/* The MAE 2-D sin-cos table (g*g + 1, D): zero CLS row, column coordinate first; computed in double. */
+void m3ae_sincos_2d(float *out, int D, int g);
+/* CLIP positional embedding resize: in (1 + gi*gi, W) -> out (1 + go*go, W), CLS row kept, the grid
+ * resized like F.interpolate(mode='bicubic', align_corners=False) (cubic A = -0.75). */
+void m3ae_pos_resize_bicubic(float *out, int go, const float *in, int gi, int W);
+
+#endif

@@ -1,0 +1,40 @@
+# Shared by the pretraining tests: the m3ae binary, a phantom dataset made once per build (under a
+# lock, since ctest runs tests in parallel), the tiny configuration, and check helpers.
+set -u
+M3AE=${M3AE_BIN:?}
+SRC=${M3AE_SOURCE_DIR:?}
+DATA=${M3AE_DATA:-$SRC/../shared/data}
+VOCAB=$DATA/vocab/roberta-base
+if [ ! -f "$VOCAB/vocab.json" ]; then
+  [ -n "${CI:-}" ] && { echo "FAIL: the RoBERTa vocabulary is missing at $VOCAB"; exit 1; }
+  echo "SKIPPED: the RoBERTa vocabulary is missing at $VOCAB"; exit 77
+fi
+CACHE=$(dirname "$M3AE")/test-data
+mkdir -p "$CACHE"
+TINY_CFG=$SRC/experiments/configs/pretrain_tiny.cfg
+MPIRUN=(mpirun --oversubscribe --bind-to none --mca btl self,vader)
+[ "$(id -u)" -eq 0 ] && MPIRUN+=(--allow-run-as-root)
+export OMPI_MCA_mpi_yield_when_idle=1 OMPI_MCA_rmaps_base_oversubscribe=1
+fail=0
+check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
+
+# phantom_data NAME COUNT SEED: a converted phantom dataset (32 px) in $CACHE/NAME
+phantom_data() {
+  local name=$1 count=$2 seed=$3
+  (
+    flock 9
+    if [ ! -f "$CACHE/$name/manifest.json" ]; then
+      rm -rf "$CACHE/$name" "$CACHE/$name.src"
+      "$M3AE" phantom --out "$CACHE/$name.src" --count "$count" --seed "$seed" --size 48 >/dev/null &&
+      "$M3AE" prep --format jsonl --input "$CACHE/$name.src/captions.jsonl" --out "$CACHE/$name" \
+        --store-size 32 --shards 2 >/dev/null 2>&1
+    fi
+  ) 9>"$CACHE/.lock-$name"
+  [ -f "$CACHE/$name/manifest.json" ] || { echo "FAIL: could not build the phantom dataset $name"; exit 1; }
+}
+
+# pretrain RUN_DIR [key=value ...]: the tiny model on the phantom data, one process
+pretrain() {
+  local run=$1; shift
+  "$M3AE" pretrain --config "$TINY_CFG" --data "$CACHE/phantom64" --out "$run" vocab="$VOCAB" "$@"
+}
