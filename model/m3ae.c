@@ -19,8 +19,8 @@ typedef struct {
     float *arena;
 } binder;
 
-static float *T(const binder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static float *T(const binder *b, const char *fmt, ...) {
+static float *tensor_at(const binder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static float *tensor_at(const binder *b, const char *fmt, ...) {
     char name[M3AE_PARAM_NAME_LEN];
     va_list ap;
     va_start(ap, fmt);
@@ -36,63 +36,63 @@ static void *xcalloc(size_t n, size_t size, const char *what) {
 }
 
 static void bind_clip(const binder *b, m3ae_clip_w *w, const char *prefix) {
-    w->in_w = T(b, "%s.attn.in_proj_weight", prefix);
-    w->in_b = T(b, "%s.attn.in_proj_bias", prefix);
-    w->out_w = T(b, "%s.attn.out_proj.weight", prefix);
-    w->out_b = T(b, "%s.attn.out_proj.bias", prefix);
-    w->ln1_g = T(b, "%s.ln_1.weight", prefix);
-    w->ln1_b = T(b, "%s.ln_1.bias", prefix);
-    w->fc_w = T(b, "%s.mlp.c_fc.weight", prefix);
-    w->fc_b = T(b, "%s.mlp.c_fc.bias", prefix);
-    w->proj_w = T(b, "%s.mlp.c_proj.weight", prefix);
-    w->proj_b = T(b, "%s.mlp.c_proj.bias", prefix);
-    w->ln2_g = T(b, "%s.ln_2.weight", prefix);
-    w->ln2_b = T(b, "%s.ln_2.bias", prefix);
+    w->in_w = tensor_at(b, "%s.attn.in_proj_weight", prefix);
+    w->in_b = tensor_at(b, "%s.attn.in_proj_bias", prefix);
+    w->out_w = tensor_at(b, "%s.attn.out_proj.weight", prefix);
+    w->out_b = tensor_at(b, "%s.attn.out_proj.bias", prefix);
+    w->ln1_g = tensor_at(b, "%s.ln_1.weight", prefix);
+    w->ln1_b = tensor_at(b, "%s.ln_1.bias", prefix);
+    w->fc_w = tensor_at(b, "%s.mlp.c_fc.weight", prefix);
+    w->fc_b = tensor_at(b, "%s.mlp.c_fc.bias", prefix);
+    w->proj_w = tensor_at(b, "%s.mlp.c_proj.weight", prefix);
+    w->proj_b = tensor_at(b, "%s.mlp.c_proj.bias", prefix);
+    w->ln2_g = tensor_at(b, "%s.ln_2.weight", prefix);
+    w->ln2_b = tensor_at(b, "%s.ln_2.bias", prefix);
 }
 
 static void bind_attn(const binder *b, m3ae_bert_attn_w *w, const char *prefix) {
-    w->q_w = T(b, "%s.self.query.weight", prefix);
-    w->q_b = T(b, "%s.self.query.bias", prefix);
-    w->k_w = T(b, "%s.self.key.weight", prefix);
-    w->k_b = T(b, "%s.self.key.bias", prefix);
-    w->v_w = T(b, "%s.self.value.weight", prefix);
-    w->v_b = T(b, "%s.self.value.bias", prefix);
-    w->o_w = T(b, "%s.output.dense.weight", prefix);
-    w->o_b = T(b, "%s.output.dense.bias", prefix);
-    w->ln_g = T(b, "%s.output.LayerNorm.weight", prefix);
-    w->ln_b = T(b, "%s.output.LayerNorm.bias", prefix);
+    w->q_w = tensor_at(b, "%s.self.query.weight", prefix);
+    w->q_b = tensor_at(b, "%s.self.query.bias", prefix);
+    w->k_w = tensor_at(b, "%s.self.key.weight", prefix);
+    w->k_b = tensor_at(b, "%s.self.key.bias", prefix);
+    w->v_w = tensor_at(b, "%s.self.value.weight", prefix);
+    w->v_b = tensor_at(b, "%s.self.value.bias", prefix);
+    w->o_w = tensor_at(b, "%s.output.dense.weight", prefix);
+    w->o_b = tensor_at(b, "%s.output.dense.bias", prefix);
+    w->ln_g = tensor_at(b, "%s.output.LayerNorm.weight", prefix);
+    w->ln_b = tensor_at(b, "%s.output.LayerNorm.bias", prefix);
 }
 
 static void bind_ffn(const binder *b, m3ae_bert_ffn_w *w, const char *prefix) {
-    w->i_w = T(b, "%s.intermediate.dense.weight", prefix);
-    w->i_b = T(b, "%s.intermediate.dense.bias", prefix);
-    w->o_w = T(b, "%s.output.dense.weight", prefix);
-    w->o_b = T(b, "%s.output.dense.bias", prefix);
-    w->ln_g = T(b, "%s.output.LayerNorm.weight", prefix);
-    w->ln_b = T(b, "%s.output.LayerNorm.bias", prefix);
+    w->i_w = tensor_at(b, "%s.intermediate.dense.weight", prefix);
+    w->i_b = tensor_at(b, "%s.intermediate.dense.bias", prefix);
+    w->o_w = tensor_at(b, "%s.output.dense.weight", prefix);
+    w->o_b = tensor_at(b, "%s.output.dense.bias", prefix);
+    w->ln_g = tensor_at(b, "%s.output.LayerNorm.weight", prefix);
+    w->ln_b = tensor_at(b, "%s.output.LayerNorm.bias", prefix);
 }
 
 static void bind_weights(m3ae_weights *w, const m3ae_config *c, const m3ae_registry *r, float *arena) {
     binder b = {r, arena};
     char s[M3AE_PARAM_NAME_LEN];
     memset(w, 0, sizeof *w);
-    w->cls = T(&b, "vision_encoder.visual.class_embedding");
-    w->pos = T(&b, "vision_encoder.visual.positional_embedding");
-    w->conv = T(&b, "vision_encoder.visual.conv1.weight");
-    w->ln_pre_g = T(&b, "vision_encoder.visual.ln_pre.weight");
-    w->ln_pre_b = T(&b, "vision_encoder.visual.ln_pre.bias");
-    w->ln_post_g = T(&b, "vision_encoder.visual.ln_post.weight");
-    w->ln_post_b = T(&b, "vision_encoder.visual.ln_post.bias");
+    w->cls = tensor_at(&b, "vision_encoder.visual.class_embedding");
+    w->pos = tensor_at(&b, "vision_encoder.visual.positional_embedding");
+    w->conv = tensor_at(&b, "vision_encoder.visual.conv1.weight");
+    w->ln_pre_g = tensor_at(&b, "vision_encoder.visual.ln_pre.weight");
+    w->ln_pre_b = tensor_at(&b, "vision_encoder.visual.ln_pre.bias");
+    w->ln_post_g = tensor_at(&b, "vision_encoder.visual.ln_post.weight");
+    w->ln_post_b = tensor_at(&b, "vision_encoder.visual.ln_post.bias");
     w->vblk = xcalloc((size_t)c->vision_layers, sizeof *w->vblk, "CLIP block bindings");
     for (int i = 0; i < c->vision_layers; i++) {
         snprintf(s, sizeof s, "vision_encoder.visual.transformer.resblocks.%d", i);
         bind_clip(&b, &w->vblk[i], s);
     }
-    w->word = T(&b, "language_encoder.embeddings.word_embeddings.weight");
-    w->tpos = T(&b, "language_encoder.embeddings.position_embeddings.weight");
-    w->ttype = T(&b, "language_encoder.embeddings.token_type_embeddings.weight");
-    w->emb_ln_g = T(&b, "language_encoder.embeddings.LayerNorm.weight");
-    w->emb_ln_b = T(&b, "language_encoder.embeddings.LayerNorm.bias");
+    w->word = tensor_at(&b, "language_encoder.embeddings.word_embeddings.weight");
+    w->tpos = tensor_at(&b, "language_encoder.embeddings.position_embeddings.weight");
+    w->ttype = tensor_at(&b, "language_encoder.embeddings.token_type_embeddings.weight");
+    w->emb_ln_g = tensor_at(&b, "language_encoder.embeddings.LayerNorm.weight");
+    w->emb_ln_b = tensor_at(&b, "language_encoder.embeddings.LayerNorm.bias");
     w->tattn = xcalloc((size_t)c->text_layers, sizeof *w->tattn, "RoBERTa bindings");
     w->tffn = xcalloc((size_t)c->text_layers, sizeof *w->tffn, "RoBERTa bindings");
     for (int i = 0; i < c->text_layers; i++) {
@@ -101,13 +101,13 @@ static void bind_weights(m3ae_weights *w, const m3ae_config *c, const m3ae_regis
         snprintf(s, sizeof s, "language_encoder.encoder.layer.%d", i);
         bind_ffn(&b, &w->tffn[i], s);
     }
-    w->tpool_w = T(&b, "language_encoder.pooler.dense.weight");
-    w->tpool_b = T(&b, "language_encoder.pooler.dense.bias");
-    w->proj_w[0] = T(&b, "multi_modal_language_proj.weight");
-    w->proj_b[0] = T(&b, "multi_modal_language_proj.bias");
-    w->proj_w[1] = T(&b, "multi_modal_vision_proj.weight");
-    w->proj_b[1] = T(&b, "multi_modal_vision_proj.bias");
-    w->type_emb = T(&b, "modality_type_embeddings.weight");
+    w->tpool_w = tensor_at(&b, "language_encoder.pooler.dense.weight");
+    w->tpool_b = tensor_at(&b, "language_encoder.pooler.dense.bias");
+    w->proj_w[0] = tensor_at(&b, "multi_modal_language_proj.weight");
+    w->proj_b[0] = tensor_at(&b, "multi_modal_language_proj.bias");
+    w->proj_w[1] = tensor_at(&b, "multi_modal_vision_proj.weight");
+    w->proj_b[1] = tensor_at(&b, "multi_modal_vision_proj.bias");
+    w->type_emb = tensor_at(&b, "modality_type_embeddings.weight");
     static const char *streams[2] = {"multi_modal_language", "multi_modal_vision"};
     for (int st = 0; st < 2; st++) {
         w->fself[st] = xcalloc((size_t)c->num_top_layer, sizeof *w->fself[st], "fusion bindings");
@@ -121,30 +121,30 @@ static void bind_weights(m3ae_weights *w, const m3ae_config *c, const m3ae_regis
             snprintf(s, sizeof s, "%s_layers.%d", streams[st], i);
             bind_ffn(&b, &w->fffn[st][i], s);
         }
-        w->pool_w[st] = T(&b, "%s_pooler.dense.weight", streams[st]);
-        w->pool_b[st] = T(&b, "%s_pooler.dense.bias", streams[st]);
+        w->pool_w[st] = tensor_at(&b, "%s_pooler.dense.weight", streams[st]);
+        w->pool_b[st] = tensor_at(&b, "%s_pooler.dense.bias", streams[st]);
     }
-    w->mlm_dense_w = T(&b, "mlm_head.transform.dense.weight");
-    w->mlm_dense_b = T(&b, "mlm_head.transform.dense.bias");
-    w->mlm_ln_g = T(&b, "mlm_head.transform.LayerNorm.weight");
-    w->mlm_ln_b = T(&b, "mlm_head.transform.LayerNorm.bias");
-    w->mlm_dec_w = T(&b, "mlm_head.decoder.weight");
-    w->mlm_bias = T(&b, "mlm_head.bias");
-    w->mask_token = T(&b, "mim_head.mask_token");
-    w->dec_pos = T(&b, "mim_head.decoder_pos_embed");
-    w->dec_embed_w = T(&b, "mim_head.decoder_embed.weight");
-    w->dec_embed_b = T(&b, "mim_head.decoder_embed.bias");
+    w->mlm_dense_w = tensor_at(&b, "mlm_head.transform.dense.weight");
+    w->mlm_dense_b = tensor_at(&b, "mlm_head.transform.dense.bias");
+    w->mlm_ln_g = tensor_at(&b, "mlm_head.transform.LayerNorm.weight");
+    w->mlm_ln_b = tensor_at(&b, "mlm_head.transform.LayerNorm.bias");
+    w->mlm_dec_w = tensor_at(&b, "mlm_head.decoder.weight");
+    w->mlm_bias = tensor_at(&b, "mlm_head.bias");
+    w->mask_token = tensor_at(&b, "mim_head.mask_token");
+    w->dec_pos = tensor_at(&b, "mim_head.decoder_pos_embed");
+    w->dec_embed_w = tensor_at(&b, "mim_head.decoder_embed.weight");
+    w->dec_embed_b = tensor_at(&b, "mim_head.decoder_embed.bias");
     w->dblk = xcalloc((size_t)c->mim_decoder_num_layers, sizeof *w->dblk, "MIM decoder bindings");
     for (int i = 0; i < c->mim_decoder_num_layers; i++) {
         snprintf(s, sizeof s, "mim_head.decoder.resblocks.%d", i);
         bind_clip(&b, &w->dblk[i], s);
     }
-    w->dec_norm_g = T(&b, "mim_head.decoder_norm.weight");
-    w->dec_norm_b = T(&b, "mim_head.decoder_norm.bias");
-    w->dec_pred_w = T(&b, "mim_head.decoder_pred.weight");
-    w->dec_pred_b = T(&b, "mim_head.decoder_pred.bias");
-    w->itm_w = T(&b, "itm_head.fc.weight");
-    w->itm_b = T(&b, "itm_head.fc.bias");
+    w->dec_norm_g = tensor_at(&b, "mim_head.decoder_norm.weight");
+    w->dec_norm_b = tensor_at(&b, "mim_head.decoder_norm.bias");
+    w->dec_pred_w = tensor_at(&b, "mim_head.decoder_pred.weight");
+    w->dec_pred_b = tensor_at(&b, "mim_head.decoder_pred.bias");
+    w->itm_w = tensor_at(&b, "itm_head.fc.weight");
+    w->itm_b = tensor_at(&b, "itm_head.fc.bias");
 }
 
 static void free_weights(m3ae_weights *w) {
@@ -260,6 +260,7 @@ static void plan_acts(planner *p, m3ae_acts *a, const m3ae_config *c, size_t B) 
     }
     a->cls = take(p, B * 2 * H);
     /* MLM head */
+    a->mlm_x = take(p, nL * H);
     a->mlm_h = take(p, nL * H);
     a->mlm_g = take(p, nL * H);
     a->mlm_ln = take(p, nL * H);
@@ -353,6 +354,7 @@ m3ae_model *m3ae_model_create(const m3ae_config *cfg, const m3ae_ops *ops, int m
     m->h_keep_idx = xcalloc(Bm * (keep + 1), sizeof(int32_t), "host index buffers");
     m->h_unshuf = xcalloc(Bm * (N + 1), sizeof(int32_t), "host index buffers");
     m->h_labels = xcalloc(Bm * L, sizeof(int32_t), "host index buffers");
+    m->h_mlm_rows = xcalloc(Bm * L, sizeof(int32_t), "host index buffers");
     m->h_itm_labels = xcalloc(Bm, sizeof(int32_t), "host index buffers");
     m->h_fbuf = xcalloc(Bm * (size_t)imax(N, L), sizeof(float), "host mask buffer");
     m->h_sample_ids = xcalloc(Bm, sizeof(int64_t), "host sample ids");
@@ -386,6 +388,7 @@ void m3ae_model_destroy(m3ae_model *m) {
     free(m->h_keep_idx);
     free(m->h_unshuf);
     free(m->h_labels);
+    free(m->h_mlm_rows);
     free(m->h_itm_labels);
     free(m->h_fbuf);
     free(m->h_sample_ids);
@@ -458,6 +461,8 @@ void m3ae_model_init_params(m3ae_model *m, uint64_t seed) {
 
 /* ---- outputs and memory ---- */
 
+void m3ae_model_set_mlm_all_positions(m3ae_model *m, int all) { m->mlm_all_positions = all != 0; }
+
 const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *numel) {
     const m3ae_config *c = &m->cfg;
     const m3ae_acts *a = &m->a;
@@ -474,7 +479,8 @@ const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *nu
     if (!strcmp(name, "cls_feats")) return *numel = B * 2 * H, a->cls;
     const int mlm = m->cur_pass == M3AE_PASS_MLM || m->cur_pass == M3AE_PASS_JOINT;
     const int mim = m->cur_pass == M3AE_PASS_MIM || m->cur_pass == M3AE_PASS_JOINT;
-    if (mlm && !strcmp(name, "mlm_logits")) return *numel = B * L * c->vocab_size, a->mlm_logits;
+    if (mlm && !strcmp(name, "mlm_logits"))
+        return m->mlm_all_positions ? (*numel = (size_t)B * L * c->vocab_size, a->mlm_logits) : NULL;
     if (mim) {
         if (!strcmp(name, "mim_pred")) return *numel = B * N * PD, a->mim_pred;
         if (!strcmp(name, "mim_target")) return *numel = B * N * PD, a->mim_target;

@@ -74,6 +74,12 @@ void m3ae_model_step(m3ae_model *m, const m3ae_batch *batch, m3ae_losses *losses
 /* Forward statistics of the last pass of each kind (counts, accuracy). */
 void m3ae_model_last_losses(const m3ae_model *m, m3ae_losses *losses);
 
+/* The MLM head's logits only matter at the predicted positions (labels != -100): by default it runs
+ * on those rows only (same loss, gradients and accuracy as the official head over all positions,
+ * with a fraction of its FLOPs). all = 1 runs it on every position, so that the mlm_logits output
+ * holds (B,L,V) like the official model's (the fixture tests compare them). */
+void m3ae_model_set_mlm_all_positions(m3ae_model *m, int all);
+
 /* An output of the last forward pass by its fixture name (vision_embeds, text_embeds,
  * fusion_text_<i>, fusion_image_<i>, cls_feats, mlm_logits, mim_pred, mim_target, mim_mask,
  * itm_logits): backend pointer and element count, or NULL when the name is unknown / not produced. */

@@ -59,7 +59,7 @@ typedef struct {
     float *pool_in[2], *pool_pre[2], *pool_out[2]; /* (B,H) */
     float *cls;                      /* (B,2H) */
     /* MLM head */
-    float *mlm_h, *mlm_g, *mlm_ln, *mlm_mean, *mlm_rstd; /* (B,L,H) */
+    float *mlm_x, *mlm_h, *mlm_g, *mlm_ln, *mlm_mean, *mlm_rstd; /* (rows,H), rows <= B*L */
     float *mlm_logits, *mlm_dlogits;                     /* (B,L,V) */
     int32_t *mlm_labels;                                 /* (B,L) backend copy of the labels */
     /* MIM head */
@@ -97,6 +97,9 @@ struct m3ae_model {
     m3ae_acts a;
     /* host index buffers (allocated once) */
     int32_t *h_ids, *h_pos, *h_zeros, *h_ones, *h_keep_idx, *h_unshuf, *h_labels, *h_itm_labels;
+    int32_t *h_mlm_rows;    /* (B * L) the text positions the MLM head computes */
+    int mlm_rows;           /* how many (last MLM forward) */
+    int mlm_all_positions;  /* 1: the MLM head runs on every position (mlm_logits output) */
     float *h_fbuf;          /* (B * max(N, L)) host floats: masks */
     int64_t *h_sample_ids;
     /* state */

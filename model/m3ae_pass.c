@@ -318,25 +318,31 @@ static void fusion_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b, 
 
 /* ---- heads ---- */
 
+/* The MLM head (spec 1.6) on the rows h_mlm_rows of the final text stream: every position, or
+ * (default) only the predicted ones, which gives the same loss and gradients. */
 static double mlm_forward(m3ae_model *m, const m3ae_batch *b) {
     const m3ae_ops *o = m->ops;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
-    const int B = b->B, L = c->max_text_len, H = c->hidden_size, V = c->vocab_size, n = B * L;
-    const float *X = stream_at(m, 0, c->num_top_layer);
-    o->linear_forward(a->mlm_h, X, m->w.mlm_dense_w, m->w.mlm_dense_b, n, H, H); // (B,L,H)
+    const int B = b->B, L = c->max_text_len, H = c->hidden_size, V = c->vocab_size;
+    int n = 0, local = 0;
+    for (int i = 0; i < B * L; i++) {
+        local += b->mlm_labels[i] != -100;
+        if (m->mlm_all_positions || b->mlm_labels[i] != -100) m->h_mlm_rows[n] = i, m->h_labels[n++] = b->mlm_labels[i];
+    }
+    m->mlm_rows = n;
+    double denom = b->mlm_denom > 0 ? b->mlm_denom : local;
+    m->denom[M3AE_PASS_MLM] = denom;
+    m->last.mlm_count = 0, m->last.mlm_correct = 0, m->last.mlm = 0.0;
+    if (n == 0) return 0.0;
+    const float *X = stream_at(m, 0, c->num_top_layer);                  // (B,L,H)
+    o->gather_rows(a->mlm_x, X, m->h_mlm_rows, 1, B * L, n, H);          // (n,H)
+    o->linear_forward(a->mlm_h, a->mlm_x, m->w.mlm_dense_w, m->w.mlm_dense_b, n, H, H); // (n,H)
     o->gelu_forward(a->mlm_g, a->mlm_h, (size_t)n * H);
     o->layernorm_forward(a->mlm_ln, a->mlm_mean, a->mlm_rstd, a->mlm_g, m->w.mlm_ln_g, m->w.mlm_ln_b, n, H,
                          FUSION_LN_EPS);
-    o->linear_forward(a->mlm_logits, a->mlm_ln, m->w.mlm_dec_w, m->w.mlm_bias, n, H, V); // (B,L,V)
-    int local = 0;
-    for (int i = 0; i < n; i++) {
-        m->h_labels[i] = b->mlm_labels[i];
-        local += b->mlm_labels[i] != -100;
-    }
+    o->linear_forward(a->mlm_logits, a->mlm_ln, m->w.mlm_dec_w, m->w.mlm_bias, n, H, V); // (n,V)
     o->upload(a->mlm_labels, m->h_labels, (size_t)n * sizeof(int32_t));
-    double denom = b->mlm_denom > 0 ? b->mlm_denom : local;
-    m->denom[M3AE_PASS_MLM] = denom;
     int count = 0, correct = 0;
     double sum = o->cross_entropy(a->mlm_dlogits, a->mlm_logits, a->mlm_labels, n, V, -100,
                                   denom > 0 ? (float)(1.0 / denom) : 0.0f, &count, &correct);
@@ -346,17 +352,20 @@ static double mlm_forward(m3ae_model *m, const m3ae_batch *b) {
     return m->last.mlm;
 }
 
+/* dX (B,L,H) is written: zero except at the head's rows. */
 static void mlm_backward(m3ae_model *m, const m3ae_batch *b, float *dX) {
     const m3ae_ops *o = m->ops;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
-    const int B = b->B, L = c->max_text_len, H = c->hidden_size, V = c->vocab_size, n = B * L;
+    const int B = b->B, L = c->max_text_len, H = c->hidden_size, V = c->vocab_size, n = m->mlm_rows;
+    o->zero(dX, (size_t)B * L * H);
+    if (n == 0) return;
     o->linear_backward(a->s.t1, m->g.mlm_dec_w, m->g.mlm_bias, a->mlm_dlogits, a->mlm_ln, m->w.mlm_dec_w, n, H, V, 0);
     o->layernorm_backward(a->s.t2, m->g.mlm_ln_g, m->g.mlm_ln_b, a->s.t1, a->mlm_g, a->mlm_mean, a->mlm_rstd,
                           m->w.mlm_ln_g, n, H, 0);
     o->gelu_backward(a->s.t2, a->s.t2, a->mlm_h, (size_t)n * H);
-    o->linear_backward(dX, m->g.mlm_dense_w, m->g.mlm_dense_b, a->s.t2, stream_at(m, 0, c->num_top_layer),
-                       m->w.mlm_dense_w, n, H, H, 0);
+    o->linear_backward(a->s.t1, m->g.mlm_dense_w, m->g.mlm_dense_b, a->s.t2, a->mlm_x, m->w.mlm_dense_w, n, H, H, 0);
+    o->gather_rows_backward(dX, a->s.t1, m->h_mlm_rows, 1, B * L, n, H);
 }
 
 static double mim_forward(m3ae_model *m, const m3ae_batch *b) {

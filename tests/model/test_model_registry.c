@@ -102,6 +102,13 @@ int main(void) {
     T_CLOSE(fl.forward[1] / 1e9, 46.99, 0.02, 0, "MIM pass %.3f (spec 46.99)", fl.forward[1] / 1e9);
     T_CLOSE(fl.forward[2] / 1e9, 112.88, 0.02, 0, "ITM pass %.3f (spec 112.88)", fl.forward[2] / 1e9);
     T_CLOSE(fl.train_total / 1e9, 833.3, 0.1, 0, "training GFLOP/sample %.2f (spec 833.3)", fl.train_total / 1e9);
+    m3ae_config joint = cfg;
+    joint.objective = M3AE_OBJECTIVE_JOINT;
+    m3ae_flops fj;
+    m3ae_flops_compute(&joint, &fj);
+    /* joint: one pass over 82 image tokens with both heads (47.0 + 5.0) + the ITM pass (112.9) */
+    T_CLOSE(fj.forward_total / 1e9, 46.99 + 5.017 + 112.88, 0.05, 0, "joint forward GFLOP/sample %.3f",
+            fj.forward_total / 1e9);
     m3ae_registry_free(&r);
 
     /* config setter */
