@@ -368,10 +368,17 @@ static int train(run *r, int64_t start) {
             return M3AE_EXIT_OK;
         }
     }
-    char dur[32];
+    char dur[32], marker[4400], text[128];
     m3ae_info("pretraining finished: %lld steps in %s; checkpoints in %s/checkpoints", (long long)done,
               m3ae_format_duration(now_s() - t_start, dur, sizeof dur), r->args->out_dir);
-    return M3AE_EXIT_OK;
+    /* RUN_DIR/finished tells job scripts (launch/slurm/pretrain.sbatch) not to requeue */
+    int rc = 0;
+    if (r->dist.rank == 0) {
+        snprintf(marker, sizeof marker, "%s/finished", r->args->out_dir);
+        snprintf(text, sizeof text, "%lld\n", (long long)done);
+        rc = m3ae_write_file_atomic(marker, text, &err);
+    }
+    return all_ok(r, rc, &err, M3AE_EXIT_SYSTEM);
 }
 
 int m3ae_pretrain_run(const m3ae_pretrain_args *a, int *argc, char ***argv) {
@@ -437,7 +444,8 @@ int m3ae_pretrain_run(const m3ae_pretrain_args *a, int *argc, char ***argv) {
     }
     if ((code = all_ok(&r, rc, &err, M3AE_EXIT_SYSTEM))) goto out;
     if (start >= r.cfg.max_steps) {
-        m3ae_info("%s has finished all %lld steps already; nothing to do", a->out_dir, (long long)r.cfg.max_steps);
+        m3ae_info("%s has finished all %lld steps already; nothing to do (raise max_steps to train on)", a->out_dir,
+                  (long long)r.cfg.max_steps);
         goto out;
     }
     code = train(&r, start);

@@ -1,0 +1,46 @@
+#!/bin/bash
+# launch/slurm/pretrain.sbatch on the local Slurm cluster: a 2-rank pretraining job that is sent
+# SIGUSR1 (as before a time limit) stops with a checkpoint, requeues itself, resumes from the
+# checkpoint after the restart, and finishes (RUN_DIR/finished).
+set -u
+src=${M3AE_SOURCE_DIR:?}
+data=${M3AE_DATA:-$src/../shared/data}
+if ! command -v sbatch >/dev/null; then
+  [ -n "${CI:-}" ] && { echo "FAIL: Slurm is not installed (run tools/setup.sh --test)"; exit 1; }
+  echo "SKIPPED: Slurm is not installed"; exit 77
+fi
+[ -f "$data/vocab/roberta-base/vocab.json" ] || { [ -n "${CI:-}" ] && exit 1; echo "SKIPPED: no vocabulary"; exit 77; }
+bash "$src/tools/slurm_local.sh" start >/dev/null || { echo "FAIL: could not start the local Slurm cluster"; exit 1; }
+W=$(mktemp -d /tmp/m3ae-sbatch-XXXXXX)
+job=""
+trap '[ -n "$job" ] && scancel "$job" 2>/dev/null; rm -rf "$W"' EXIT
+"$M3AE_BIN" phantom --out "$W/src" --count 48 --seed 5 --size 40 >/dev/null &&
+  "$M3AE_BIN" prep --format jsonl --input "$W/src/captions.jsonl" --out "$W/data" --store-size 32 >/dev/null 2>&1 ||
+  { echo "FAIL: could not make the dataset"; exit 1; }
+job=$(cd "$W" && M3AE_BIN="$M3AE_BIN" sbatch --parsable --ntasks=2 --output="$W/job.out" --export=ALL \
+  "$src/launch/slurm/pretrain.sbatch" "$src/experiments/configs/pretrain_tiny.cfg" "$W/data" "$W/run" \
+  vocab="$data/vocab/roberta-base" per_gpu_batchsize=4 max_steps=60 ckpt_every=5 log_every=5) ||
+  { echo "FAIL: sbatch refused the job"; exit 1; }
+echo "job $job submitted"
+for _ in $(seq 1 600); do [ -f "$W/run/checkpoints/latest" ] && break; sleep 0.2; done
+[ -f "$W/run/checkpoints/latest" ] || { echo "FAIL: no checkpoint within 120 s"; cat "$W/job.out"; exit 1; }
+scancel --signal=USR1 "$job"    # to the job's tasks, as Slurm does before the time limit
+echo "sent SIGUSR1 after $(cat "$W/run/checkpoints/latest")"
+for _ in $(seq 1 60); do grep -q "requeueing" "$W/job.out" 2>/dev/null && break; sleep 0.5; done
+scontrol update JobId="$job" StartTime=now >/dev/null 2>&1   # start the requeued job without the usual delay
+for _ in $(seq 1 360); do
+  [ -f "$W/run/finished" ] && ! squeue -h -j "$job" 2>/dev/null | grep -q . && break
+  scontrol update JobId="$job" StartTime=now >/dev/null 2>&1
+  sleep 0.5
+done
+out=$(cat "$W/job.out")
+echo "$out" | grep -E "m3ae-pretrain|stopped|resuming|finished|error" | head -20
+fail=0
+check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
+check 'grep -q "stopped on SIGUSR1 after step" <<<"$out"' "the job did not stop on SIGUSR1"
+check 'grep -q "requeueing" <<<"$out"' "the job did not requeue itself"
+check 'grep -q "restart 1" <<<"$out"' "the job did not restart"
+check 'grep -q "resuming .* from .*step_" <<<"$out"' "the restarted job did not resume from the checkpoint"
+check '[ "$(cat "$W/run/finished" 2>/dev/null)" = "60" ]' "the run did not finish its 60 steps"
+[ $fail -eq 0 ] && echo "sbatch pretraining test passed" && job=""
+exit $fail
