@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "checkpoints/h5file.h"
+#include "common/sys.h"
 #include "common/build_info.h"
 #include "common/log.h"
 #include "model/optimizer.h"

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/sys.h"
+
 /* HDF5 1.10 (Debian 12) and 1.12+ name the iteration API differently. */
 #if H5_VERSION_GE(1, 12, 0)
 typedef H5L_info2_t m3ae_h5_linfo;
@@ -51,20 +53,6 @@ static int h5_fail(m3ae_error *err, const char *fmt, const char *a, const char *
     char what[1024];
     snprintf(what, sizeof what, fmt, a, b);
     return m3ae_error_set(err, "%s: %s", what, why);
-}
-
-static int fsync_path(const char *path, int directory) {
-    int fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static int fsync_parent(const char *path) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    return fsync_path(dirname(tmp), 1);
 }
 
 m3ae_h5 *m3ae_h5_create(const char *path, m3ae_error *err) {
@@ -194,11 +182,11 @@ int m3ae_h5_commit(m3ae_h5 *f, m3ae_error *err) {
     if (H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f->file) < 0)
         rc = h5_fail(err, "%s: flushing failed (is the disk full?)%s", f->tmp, "");
     f->file = -1;
-    if (rc == 0 && fsync_path(f->tmp, 0) != 0)
+    if (rc == 0 && m3ae_fsync_path(f->tmp, 0) != 0)
         rc = m3ae_error_set(err, "%s: fsync failed: %s (is the disk full?)", f->tmp, strerror(errno));
     if (rc == 0 && rename(f->tmp, f->path) != 0)
         rc = m3ae_error_set(err, "cannot rename %s to %s: %s", f->tmp, f->path, strerror(errno));
-    if (rc == 0 && fsync_parent(f->path) != 0)
+    if (rc == 0 && m3ae_fsync_parent(f->path) != 0)
         rc = m3ae_error_set(err, "fsync of the folder of %s failed: %s", f->path, strerror(errno));
     if (rc != 0) unlink(f->tmp);
     free(f);
@@ -433,20 +421,4 @@ int m3ae_h5_verify(const char *path, long *n_datasets, long *n_values, m3ae_erro
     if (n_datasets) *n_datasets = c.datasets;
     if (n_values) *n_values = c.values;
     return (int)c.bad;
-}
-
-int m3ae_write_file_atomic(const char *path, const char *text, m3ae_error *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid());
-    FILE *fp = fopen(tmp, "w");
-    if (!fp) return m3ae_error_set(err, "cannot create %s: %s", tmp, strerror(errno));
-    int ok = fputs(text, fp) >= 0 && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    int e = errno;
-    ok = (fclose(fp) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return m3ae_error_set(err, "cannot write %s: %s (is the disk full?)", path, strerror(ok ? errno : e));
-    }
-    fsync_parent(path);
-    return 0;
 }

@@ -50,7 +50,4 @@ int m3ae_h5_list(m3ae_h5 *f, const char *group, int (*fn)(const char *name, int 
  * first ones in err. *n_datasets and *n_values count what was read. */
 int m3ae_h5_verify(const char *path, long *n_datasets, long *n_values, m3ae_error *err);
 
-/* Atomically replaces the small text file `path` with `text` (tmp + fsync + rename + folder fsync). */
-int m3ae_write_file_atomic(const char *path, const char *text, m3ae_error *err);
-
 #endif

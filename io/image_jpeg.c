@@ -1,8 +1,8 @@
 /* JPEG decoding through libjpeg-turbo, with Pillow's settings: the library's default IDCT (ISLOW) and
  * fancy upsampling, YCbCr -> RGB by the library, grey replicated, CMYK (stored inverted, Adobe
  * style, as Pillow assumes) converted with Pillow's cmyk2rgb. Errors never exit: the error manager
- * longjmps back here with the message. A premature end of data (truncated file) is an error,
- * like Pillow's "image file is truncated"; other corrupt-data warnings are not (Pillow accepts them too). */
+ * longjmps back here with the message. A premature end of the data or of a data segment (truncated or
+ * corrupt file) is an error, like Pillow's "image file is truncated"; other warnings are not. */
 #include "io/image.h"
 
 #include <setjmp.h>
@@ -17,7 +17,6 @@ typedef struct {
     struct jpeg_error_mgr pub;
     jmp_buf jump;
     char msg[JMSG_LENGTH_MAX];
-    int truncated;
 } jpeg_err_ctx;
 
 static void on_error_exit(j_common_ptr cinfo) {
@@ -26,14 +25,18 @@ static void on_error_exit(j_common_ptr cinfo) {
     longjmp(e->jump, 1);
 }
 
+/* Warnings: the end of the data (JWRN_JPEG_EOF) or of an entropy-coded segment (JWRN_HIT_MARKER) before
+ * the image is complete means a truncated or corrupt file, whose missing rows libjpeg would fill with
+ * grey: stop at once and fail (none of the shared images warns; a tiny corrupt file claiming a huge size
+ * would otherwise cost a full decode). Other warnings (extraneous bytes...) are accepted, as Pillow does. */
 static void on_emit_message(j_common_ptr cinfo, int level) {
     jpeg_err_ctx *e = (jpeg_err_ctx *)cinfo->err;
     if (level < 0) {
-        if (cinfo->err->msg_code == JWRN_JPEG_EOF && !e->truncated) {
-            e->truncated = 1;
-            (*cinfo->err->format_message)(cinfo, e->msg);
-        }
         cinfo->err->num_warnings++;
+        if (cinfo->err->msg_code == JWRN_JPEG_EOF || cinfo->err->msg_code == JWRN_HIT_MARKER) {
+            (*cinfo->err->format_message)(cinfo, e->msg);
+            longjmp(e->jump, 2); /* 2: truncated or corrupt data */
+        }
     }
 }
 
@@ -55,7 +58,15 @@ int m3ae_image_decode_jpeg(const void *data, size_t n, const char *name, m3ae_im
     cinfo.err = jpeg_std_error(&jerr.pub);
     jerr.pub.error_exit = on_error_exit;
     jerr.pub.emit_message = on_emit_message;
-    if (setjmp(jerr.jump)) {
+    switch (setjmp(jerr.jump)) { /* a libjpeg error or a fatal warning lands here */
+    case 0: break;
+    case 2:
+        jpeg_destroy_decompress(&cinfo);
+        free(row);
+        m3ae_image_free(out);
+        return m3ae_error_set(err, "image '%s': truncated or corrupt JPEG (%s): the file is incomplete, "
+                                   "re-download or re-export it", name, jerr.msg);
+    default:
         jpeg_destroy_decompress(&cinfo);
         free(row);
         m3ae_image_free(out);
@@ -120,21 +131,15 @@ int m3ae_image_decode_jpeg(const void *data, size_t n, const char *name, m3ae_im
             m3ae_image_free(out);
             return m3ae_error_set(err, "image '%s': JPEG with %d output components is not supported", name, nc);
         }
-        if (jerr.truncated) break;
     }
-    if (jerr.truncated || cinfo.output_scanline < cinfo.output_height) {
+    if (cinfo.output_scanline < cinfo.output_height) {
         jpeg_destroy_decompress(&cinfo);
         free(row);
         m3ae_image_free(out);
-        return m3ae_error_set(err, "image '%s': truncated JPEG (%s); the file is incomplete: re-download or re-export it",
-                              name, jerr.msg[0] ? jerr.msg : "fewer rows than the header says");
+        return m3ae_error_set(err, "image '%s': truncated JPEG (fewer rows than the header says)", name);
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
     free(row);
-    if (jerr.truncated) {
-        m3ae_image_free(out);
-        return m3ae_error_set(err, "image '%s': truncated JPEG (%s); the file is incomplete", name, jerr.msg);
-    }
     return 0;
 }

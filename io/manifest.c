@@ -9,14 +9,7 @@
 #include <unistd.h>
 
 #include "common/json.h"
-
-static int fsync_path(const char *path, int dir) {
-    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
+#include "common/sys.h"
 
 static void put_str(FILE *f, const char *s) { m3ae_json_write_string(f, s, strlen(s)); }
 
@@ -56,7 +49,7 @@ int m3ae_manifest_write(const char *dir, const m3ae_manifest *m, m3ae_error *err
         return m3ae_error_set(err, "writing '%s' failed (disk full?): %s", tmp, strerror(errno));
     }
     if (rename(tmp, path) != 0) return m3ae_error_set(err, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-    fsync_path(dir, 1);
+    m3ae_fsync_path(dir, 1);
     return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "io/manifest.h"
 #include "io/prep_source.h"
 #include "io/shard.h"
+#include "common/sys.h"
 
 typedef struct {
     uint8_t *buf;
@@ -37,12 +38,6 @@ typedef struct {
 
 /* Sets err and gives the exit code. */
 #define FAIL(code, ...) (m3ae_error_set(err, __VA_ARGS__), (code))
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void process_item(pool *p, size_t i) {
     const m3ae_prep_item *it = &p->list->items[i];
@@ -129,7 +124,7 @@ static void run_chunk(pool *p, size_t begin, size_t end) {
 static void progress(const m3ae_prep_options *o, int tty, size_t done, size_t total, double t0, double *last,
                      int final) {
     if (!o->progress) return;
-    double t = now_s();
+    double t = m3ae_now_s();
     if (!final && t - *last < (tty ? 0.25 : 10.0)) return;
     *last = t;
     double rate = done / (t - t0 > 1e-9 ? t - t0 : 1e-9);
@@ -145,7 +140,7 @@ static int too_many(const m3ae_prep_options *o, const m3ae_prep_list *l) {
 
 int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *err) {
     memset(s, 0, sizeof *s);
-    double t0 = now_s();
+    double t0 = m3ae_now_s();
     if (o->shards < 1 || o->store_size < 16 || o->threads < 1 || o->min_words < 0 || !(o->max_reject >= 0))
         return m3ae_error_set(err, "bad prep options (shards %d, store size %d, threads %d, min words %d)", o->shards,
                               o->store_size, o->threads, o->min_words), M3AE_EXIT_USAGE;
@@ -295,6 +290,6 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
     }
     free(man.shards);
     m3ae_prep_list_free(&l);
-    s->seconds = now_s() - t0;
+    s->seconds = m3ae_now_s() - t0;
     return rc;
 }

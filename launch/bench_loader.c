@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/sys.h"
 #include "common/error.h"
 #include "io/loader.h"
 #include "io/masks.h"
@@ -26,12 +27,6 @@ static void usage(FILE *f) {
                "  --batch B        samples per batch (default 32)\n"
                "  --vocab DIR      vocab.json + merges.txt (default $M3AE_DATA/vocab/roberta-base,\n"
                "                   M3AE_DATA defaulting to ../shared/data)\n");
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int m3ae_bench_loader(int argc, char **argv) {
@@ -120,7 +115,7 @@ int m3ae_bench_loader(int argc, char **argv) {
             break;
         }
         long long batches = 0, mlm = 0;
-        double t0 = now(), el = 0;
+        double t0 = m3ae_now_s(), el = 0;
         do {
             if (m3ae_loader_next(l, &b, &err)) {
                 fprintf(stderr, "m3ae: error: %s\n", err.msg);
@@ -129,7 +124,7 @@ int m3ae_bench_loader(int argc, char **argv) {
             }
             batches++;
             mlm += b->n_mlm_masked;
-            el = now() - t0;
+            el = m3ae_now_s() - t0;
         } while (el < seconds);
         m3ae_loader_close(l);
         if (rc) break;

@@ -1,7 +1,8 @@
 /* `m3ae bench step`: times a full pretraining step (MLM, MIM and ITM passes, forward + backward,
  * dropout on) of a randomly initialised model on random synthetic inputs, after warm-up. Prints
  * ms/step (median over the timed steps, like experiments/bench/pytorch_step.py), samples/s, the achieved GFLOP/s from the FLOP model (spec 7: 3 x forward) and that rate
- * as a fraction of the machine's single-precision GEMM rate, measured at start with a large sgemm. */
+ * as a fraction of the machine's single-precision GEMM rate, measured at start with a 1024^3 sgemm
+ * (launch/metrics.c, the probe the training log's MFU uses). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,20 +10,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/sys.h"
 #include "common/error.h"
 #include "common/rng.h"
 #include "launch/bench.h"
+#include "launch/metrics.h"
 #include "model/config.h"
 #include "model/flops.h"
 #include "model/m3ae.h"
 #include "model/ops.h"
 #include "model/registry.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -35,52 +32,6 @@ static void usage(FILE *f) {
                "Times a full M3AE pretraining step (three passes, forward + backward, dropout on) on random\n"
                "inputs. Defaults: --config small --batch 8 --threads 0 (keep OpenMP's setting) --steps 5\n"
                "--warmup 1.\n");
-}
-
-/* Best of three large sgemm timings through the operations interface, in GFLOP/s. */
-static double sgemm_rate(const m3ae_ops *o) {
-    const int n = 1536;
-    float *a = o->alloc(sizeof(float) * n * n, "sgemm benchmark A");
-    float *b = o->alloc(sizeof(float) * n * n, "sgemm benchmark B");
-    float *c = o->alloc(sizeof(float) * n * n, "sgemm benchmark C");
-    float *h = malloc(sizeof(float) * n * n);
-    M3AE_CHECK(h, M3AE_EXIT_SYSTEM, "out of memory for the sgemm benchmark");
-    m3ae_rng r = m3ae_rng_make(1, 97, 0, 0);
-    for (int i = 0; i < n * n; i++) h[i] = m3ae_rng_uniform(&r, (uint64_t)i) - 0.5f;
-    o->upload(a, h, sizeof(float) * n * n);
-    o->upload(b, h, sizeof(float) * n * n);
-    o->gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n); /* warm-up */
-    double best = 1e30;
-    for (int k = 0; k < 3; k++) {
-        double t0 = now_s();
-        o->gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        o->download(h, c, sizeof(float)); /* synchronises a device backend */
-        double t = now_s() - t0;
-        if (t < best) best = t;
-    }
-    o->free(a);
-    o->free(b);
-    o->free(c);
-    free(h);
-    return 2.0 * n * (double)n * n / best / 1e9;
-}
-
-static void cpu_name(char *buf, size_t n) {
-    snprintf(buf, n, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10)) {
-            char *p = strchr(line, ':');
-            if (p) {
-                p += 2;
-                p[strcspn(p, "\n")] = '\0';
-                snprintf(buf, n, "%s", p);
-            }
-            break;
-        }
-    fclose(f);
 }
 
 int m3ae_bench_step(int argc, char **argv) {
@@ -126,7 +77,7 @@ int m3ae_bench_step(int argc, char **argv) {
     }
     const m3ae_ops *o = m3ae_ops_cpu(threads);
     char cpu[256];
-    cpu_name(cpu, sizeof cpu);
+    m3ae_cpu_name(cpu, sizeof cpu);
     printf("m3ae bench step: config %s, batch %d, threads %d (%s backend)\n", preset, batch, threads, o->name);
     double load = -1;
     FILE *lf = fopen("/proc/loadavg", "r");
@@ -140,15 +91,15 @@ int m3ae_bench_step(int argc, char **argv) {
         printf("note: the machine is busy (load %.1f > %ld CPUs); OpenMP's default spin-waiting then slows every\n"
                "      parallel region badly: set OMP_WAIT_POLICY=passive for meaningful timings\n",
                load, ncpu);
-    double peak = sgemm_rate(o);
-    printf("sgemm 1536^3 rate at start: %.1f GFLOP/s\n", peak);
+    double peak = m3ae_measure_gemm_gflops(o); /* the same probe as the training log's MFU */
+    printf("sgemm 1024^3 rate at start: %.1f GFLOP/s (best of 3)\n", peak);
 
     m3ae_model *m = m3ae_model_create(&cfg, o, batch);
     m3ae_registry_print_summary(m3ae_model_registry(m), stdout);
     m3ae_model_memory_report(m, stdout);
-    double t_init = now_s();
+    double t_init = m3ae_now_s();
     m3ae_model_init_params(m, 1);
-    printf("random initialisation: %.1f s\n", now_s() - t_init);
+    printf("random initialisation: %.1f s\n", m3ae_now_s() - t_init);
     m3ae_model_set_train(m, 1, 1);
 
     /* random synthetic batch: images N(0,1), captions of random length, ~15 % MLM, random patch order */
@@ -191,14 +142,27 @@ int m3ae_bench_step(int argc, char **argv) {
     }
     double best = 1e30, sum = 0, *times = malloc(sizeof(double) * steps);
     M3AE_CHECK(times, M3AE_EXIT_SYSTEM, "out of memory for %d step times", steps);
+    double phase[3][2] = {{0}}; /* per pass: forward, backward seconds (summed over the timed steps) */
     for (int s = 0; s < steps; s++) {
         b.step = (uint64_t)(warmup + s);
-        double t0 = now_s();
+        double t0 = m3ae_now_s();
         m3ae_model_zero_grads(m);
-        m3ae_model_step(m, &b, &ls);
+        /* the step of m3ae_model_step (objective separate), pass by pass for the breakdown */
+        double total = 0;
         float probe;
-        o->download(&probe, m3ae_model_grads(m), sizeof probe);
-        double t = now_s() - t0;
+        for (int p = 0; p < 3; p++) {
+            double ta = m3ae_now_s();
+            total += m3ae_model_forward(m, (m3ae_pass)p, &b);
+            o->download(&probe, m3ae_model_grads(m), sizeof probe); /* synchronises a device backend */
+            double tb = m3ae_now_s();
+            m3ae_model_backward(m, (m3ae_pass)p, &b);
+            o->download(&probe, m3ae_model_grads(m), sizeof probe);
+            phase[p][0] += tb - ta;
+            phase[p][1] += m3ae_now_s() - tb;
+        }
+        m3ae_model_last_losses(m, &ls);
+        ls.total = total;
+        double t = m3ae_now_s() - t0;
         sum += t;
         times[s] = t;
         if (t < best) best = t;
@@ -212,6 +176,12 @@ int m3ae_bench_step(int argc, char **argv) {
     printf("losses of the last step: mlm %.4f mim %.4f itm %.4f total %.4f\n", ls.mlm, ls.mim, ls.itm, ls.total);
     printf("FLOP model: %.2f GFLOP/sample forward, %.2f GFLOP/sample training (3 x forward)\n",
            fl.forward_total / 1e9, fl.train_total / 1e9);
+    static const char *pn[3] = {"MLM", "MIM", "ITM"};
+    printf("per pass (mean ms forward / backward; model GFLOP forward per batch):");
+    for (int p = 0; p < 3; p++)
+        printf("  %s %.1f / %.1f (%.2f)", pn[p], 1e3 * phase[p][0] / steps, 1e3 * phase[p][1] / steps,
+               fl.forward[p] * batch / 1e9);
+    printf("\n");
     printf("\n| config | batch | threads | steps | ms/step (median) | mean | best | samples/s | GFLOP/s | of sgemm |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|\n");
     printf("| %s | %d | %d | %d | %.1f | %.1f | %.1f | %.2f | %.1f | %.0f %% |\n", preset, batch, threads, steps,

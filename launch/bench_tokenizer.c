@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/sys.h"
 #include "common/error.h"
 #include "io/tokenizer.h"
 #include "launch/bench.h"
@@ -71,25 +72,6 @@ static double clock_s(clockid_t id) {
     clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-static double now(void) { return clock_s(CLOCK_MONOTONIC); }
-
-static void cpu_name(char *out, size_t n) {
-    snprintf(out, n, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10)) {
-            char *p = strchr(line, ':');
-            if (p) {
-                p += 1 + (p[1] == ' ');
-                p[strcspn(p, "\n")] = '\0';
-                snprintf(out, n, "%s", p);
-            }
-            break;
-        }
-    fclose(f);
-}
 
 int m3ae_bench_tokenizer(int argc, char **argv) {
     const char *vocab = NULL, *input = NULL;
@@ -136,9 +118,9 @@ int m3ae_bench_tokenizer(int argc, char **argv) {
         return M3AE_EXIT_DATA;
     }
     m3ae_error err;
-    double t0 = now();
+    double t0 = m3ae_now_s();
     m3ae_tokenizer *tok = m3ae_tokenizer_load(vocab, &err);
-    double load_s = now() - t0;
+    double load_s = m3ae_now_s() - t0;
     if (!tok) {
         fprintf(stderr, "m3ae: error: %s\n", err.msg);
         return M3AE_EXIT_DATA;
@@ -147,7 +129,7 @@ int m3ae_bench_tokenizer(int argc, char **argv) {
     int32_t *ids = malloc((size_t)cap * sizeof *ids);
     M3AE_CHECK(ids, M3AE_EXIT_SYSTEM, "out of memory");
     long long tokens = 0, caps = 0, passes = 0;
-    double bytes = 0, t_start = now(), el = 0, cpu_start = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    double bytes = 0, t_start = m3ae_now_s(), el = 0, cpu_start = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     do {
         for (size_t i = 0; i < c.n; i++) {
             int n = m3ae_tokenizer_encode(tok, c.buf + c.off[i], c.len[i], ids, cap, max_len, max_len > 0);
@@ -157,11 +139,11 @@ int m3ae_bench_tokenizer(int argc, char **argv) {
         caps += (long long)c.n;
         bytes += (double)c.bytes;
         passes++;
-        el = now() - t_start;
+        el = m3ae_now_s() - t_start;
     } while (el < seconds);
     double cpu_s = clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu_start;
     char cpu[256];
-    cpu_name(cpu, sizeof cpu);
+    m3ae_cpu_name(cpu, sizeof cpu);
     printf("m3ae bench tokenizer  (%s, 1 thread)\n", cpu);
     printf("  input      %s (%zu captions, %.2f MB)\n", input ? input : "ROCO captions (test + validation)", c.n,
            (double)c.bytes / 1e6);

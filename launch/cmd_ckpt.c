@@ -9,6 +9,7 @@
 
 #include "checkpoints/ckpt.h"
 #include "checkpoints/h5file.h"
+#include "common/sys.h"
 #include "common/arena.h"
 #include "common/build_info.h"
 #include "common/error.h"

@@ -3,13 +3,8 @@
 #include <math.h>
 #include <time.h>
 
+#include "common/sys.h"
 #include "common/error.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 double m3ae_measure_gemm_gflops(const m3ae_ops *ops) {
     const int n = 1024;
@@ -18,9 +13,9 @@ double m3ae_measure_gemm_gflops(const m3ae_ops *ops) {
     ops->gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n); /* warm-up */
     double best = 0;
     for (int r = 0; r < 3; r++) {
-        double t0 = now_s();
+        double t0 = m3ae_now_s();
         ops->gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double g = 2.0 * n * n * (double)n / (now_s() - t0) / 1e9;
+        double g = 2.0 * n * n * (double)n / (m3ae_now_s() - t0) / 1e9;
         if (g > best) best = g;
     }
     ops->free(a), ops->free(b), ops->free(c);

@@ -11,6 +11,7 @@
 
 #include "checkpoints/ckpt.h"
 #include "checkpoints/h5file.h"
+#include "common/sys.h"
 #include "common/arena.h"
 #include "common/build_info.h"
 #include "common/error.h"
@@ -26,12 +27,6 @@
 #include "model/flops.h"
 #include "model/m3ae.h"
 #include "model/optimizer.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* One micro-batch copied out of the loader (whose batch is only valid until its next call), so that
  * a whole optimizer step's loss denominators are known before its first backward. */
@@ -162,10 +157,10 @@ static int save_checkpoint(run *r, int64_t done, m3ae_error *err) {
         m3ae_ckpt_meta meta = {.step = done, .epoch = (int64_t)epoch, .position = (int64_t)position,
                                .seed = r->cfg.seed, .world_size = r->dist.world};
         snprintf(meta.config, sizeof meta.config, "%s", r->config_text);
-        double t0 = now_s();
+        double t0 = m3ae_now_s();
         rc = m3ae_ckpt_save_run(r->args->out_dir, (int)r->cfg.keep_last, r->reg, m3ae_model_params(r->model),
                                 r->exp_avg, r->exp_avg_sq, &meta, path, sizeof path, err);
-        if (rc == 0) m3ae_info("checkpoint %s written (%.1f s)", path, now_s() - t0);
+        if (rc == 0) m3ae_info("checkpoint %s written (%.1f s)", path, m3ae_now_s() - t0);
     }
     return all_ok(r, rc, err, M3AE_EXIT_SYSTEM);
 }
@@ -293,7 +288,7 @@ static int train(run *r, int64_t start) {
     print_startup(r, gemm, &fl);
     if (r->dist.rank == 0) m3ae_metrics_print_header(stdout);
     float *params = m3ae_model_params(r->model), *grads = m3ae_model_grads(r->model);
-    double t_log = now_s(), t_start = t_log;
+    double t_log = m3ae_now_s(), t_start = t_log;
     int64_t steps_since_log = 0, done = start;
     double acc[7] = {0}; /* loss mlm, mim, itm, mlm_correct, mlm_count, itm_correct, itm_count over a log interval */
     int code = 0;
@@ -327,7 +322,7 @@ static int train(run *r, int64_t start) {
         int stop_signal = m3ae_dist_any(m3ae_signals_pending());
         int stop_after = c->stop_after > 0 && done >= c->stop_after;
         if (done % c->log_every == 0 || done == c->max_steps || done == start + 1 || stop_signal || stop_after) {
-            double t = now_s(), dt = (t - t_log) / (double)steps_since_log;
+            double t = m3ae_now_s(), dt = (t - t_log) / (double)steps_since_log;
             uint64_t epoch, position;
             m3ae_loader_get_state(r->train, &epoch, &position);
             double n = (double)steps_since_log;
@@ -355,7 +350,7 @@ static int train(run *r, int64_t start) {
         if (r->val && c->val_every > 0 && (done % c->val_every == 0 || done == c->max_steps)) validate(r, done);
         int ckpt = (c->ckpt_every > 0 && done % c->ckpt_every == 0) || done == c->max_steps || stop_signal || stop_after;
         if (ckpt && (code = save_checkpoint(r, done, &err))) return code;
-        if (steps_since_log == 0) t_log = now_s(); /* speed excludes validation and checkpoint time */
+        if (steps_since_log == 0) t_log = m3ae_now_s(); /* speed excludes validation and checkpoint time */
         if (stop_signal) {
             m3ae_info("stopped on %s after step %lld: the checkpoint is written; run the same command again to resume "
                       "from %s", m3ae_signal_name(m3ae_signals_pending() ? m3ae_signals_pending() : 0),
@@ -370,7 +365,7 @@ static int train(run *r, int64_t start) {
     }
     char dur[32], marker[4400], text[128];
     m3ae_info("pretraining finished: %lld steps in %s; checkpoints in %s/checkpoints", (long long)done,
-              m3ae_format_duration(now_s() - t_start, dur, sizeof dur), r->args->out_dir);
+              m3ae_format_duration(m3ae_now_s() - t_start, dur, sizeof dur), r->args->out_dir);
     /* RUN_DIR/finished tells job scripts (launch/slurm/pretrain.sbatch) not to requeue */
     int rc = 0;
     if (r->dist.rank == 0) {
