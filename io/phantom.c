@@ -13,6 +13,7 @@
 
 #include "common/json.h"
 #include "common/rng.h"
+#include "common/sys.h"
 
 /* A tiny cursor over one sample's random stream. */
 typedef struct {
@@ -239,7 +240,7 @@ int m3ae_png_write(const char *path, const m3ae_image *img, m3ae_error *err) {
 int m3ae_phantom_write_corpus(const char *dir, uint64_t seed, uint64_t count, int size, int progress,
                               m3ae_error *err) {
     char path[4200], tmp[4300];
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return m3ae_error_set(err, "cannot create %s: %s", dir, strerror(errno));
+    if (m3ae_mkdir_p(dir) != 0) return m3ae_error_set(err, "cannot create %s: %s", dir, strerror(errno));
     snprintf(path, sizeof path, "%s/images", dir);
     if (mkdir(path, 0755) != 0 && errno != EEXIST) return m3ae_error_set(err, "cannot create %s: %s", path, strerror(errno));
     snprintf(path, sizeof path, "%s/captions.jsonl", dir);

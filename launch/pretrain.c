@@ -143,7 +143,7 @@ static int open_loader(run *r, const char *dir, m3ae_loader **out, m3ae_error *e
 }
 
 static int make_run_dir(const char *dir, m3ae_error *err) {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return m3ae_error_set(err, "cannot create the run folder %s: %s", dir, strerror(errno));
+    if (m3ae_mkdir_p(dir) != 0) return m3ae_error_set(err, "cannot create the run folder %s: %s", dir, strerror(errno));
     return 0;
 }
 
