@@ -123,6 +123,17 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/synth/%s", fix, synth[i]);
         check_file(path, synth[i]);
     }
+    /* regressions found by tests/fuzz/fuzz_image.c: an 825-byte corrupt JPEG that claims 65498x1257 pixels
+     * must fail at once instead of decoding 82 Mpixels of grey */
+    {
+        snprintf(path, sizeof path, "%s/corrupt/fuzz_cmyk_65498x1257.jpg", fix);
+        m3ae_image img;
+        m3ae_error err = {{0}};
+        T_CHECK(m3ae_image_decode_file(path, NULL, &img, &err) == -1 && strstr(err.msg, "fuzz_cmyk_65498x1257.jpg") &&
+                    strstr(err.msg, "corrupt"),
+                "fuzz regression: '%s'", err.msg);
+        m3ae_image_free(&img);
+    }
     printf("byte flips: %d decoded, %d rejected with a message; %d TIFF cuts kept all pixel data\n", n_flip_ok,
            n_flip_err, n_cut_intact);
     return t_done("io_image_corrupt");

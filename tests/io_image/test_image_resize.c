@@ -11,6 +11,7 @@
 #include "io/image.h"
 #include "io/image_transform.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +243,108 @@ static void test_rrc(void) {
            "10x1000 images, where torchvision falls back too)\n", nfallback);
 }
 
+/* The resampler's grey path (R == G == B: one channel resampled, replicated) must give what the RGB path
+ * gives for each channel: X is grey (v, v, v), Y is (v, v, 255 - v) and goes the RGB way; their R and G
+ * results must be equal, over random sizes and windows that exercise every pass order. */
+static void test_grey_path(void) {
+    uint64_t s = 12345;
+#define NEXT(n) ((int)((s = s * 6364136223846793005ULL + 1442695040888963407ULL) >> 33) % (n))
+    int cases = 0, bad = 0;
+    for (int it = 0; it < 300; it++) {
+        int sw = 1 + NEXT(120), sh = 1 + NEXT(120), W = 1 + NEXT(200), H = 1 + NEXT(200);
+        if (it % 5 == 0) H = sh; /* horizontal only */
+        if (it % 7 == 0) W = sw; /* vertical only */
+        int ow = 1 + NEXT(W), oh = 1 + NEXT(H), ox = NEXT(W - ow + 1), oy = NEXT(H - oh + 1);
+        size_t n = (size_t)sw * sh * 3, m = (size_t)ow * oh * 3;
+        uint8_t *x = malloc(n), *y = malloc(n), *ox_ = malloc(m), *oy_ = malloc(m);
+        for (size_t i = 0; i < (size_t)sw * sh; i++) {
+            uint8_t v = (uint8_t)NEXT(256);
+            if (NEXT(4) == 0) v = NEXT(2) ? 255 : 0; /* saturated pixels test the clipping */
+            x[3 * i] = x[3 * i + 1] = x[3 * i + 2] = v;
+            y[3 * i] = y[3 * i + 1] = v;
+            y[3 * i + 2] = (uint8_t)(255 - v);
+        }
+        if (sw * sh > 1) y[2] ^= 1; /* never grey */
+        m3ae_error err;
+        int r1 = m3ae_image_resample_window(x, sw, sh, (size_t)sw * 3, W, H, ox, oy, ow, oh, ox_, (size_t)ow * 3, &err);
+        int r2 = m3ae_image_resample_window(y, sw, sh, (size_t)sw * 3, W, H, ox, oy, ow, oh, oy_, (size_t)ow * 3, &err);
+        T_CHECK(r1 == 0 && r2 == 0, "%s", err.msg);
+        int diff = 0;
+        for (size_t i = 0; i < (size_t)ow * oh; i++)
+            diff |= (ox_[3 * i] != oy_[3 * i]) | (ox_[3 * i + 1] != oy_[3 * i + 1]) | (ox_[3 * i] != ox_[3 * i + 2]);
+        cases++;
+        if (diff) {
+            bad++;
+            T_CHECK(0, "grey path != RGB path: %dx%d -> %dx%d, window %dx%d at (%d,%d)", sw, sh, W, H, ow, oh, ox, oy);
+        }
+        free(x);
+        free(y);
+        free(ox_);
+        free(oy_);
+    }
+#undef NEXT
+    printf("grey fast path: %d of %d random resizes equal to the RGB path\n", cases - bad, cases);
+}
+
+/* Threads: the per-thread scratch memory must keep concurrent transforms apart. Four threads transform
+ * differently sized images (grey and colour, several sizes) many times; every result must equal the one
+ * computed on the main thread. */
+typedef struct {
+    const m3ae_image *im;
+    int n_im, size, rounds, bad;
+    const float *expect; /* (n_im, 3, size, size) */
+} thread_job;
+
+static void *thread_run(void *arg) {
+    thread_job *j = arg;
+    size_t per = (size_t)3 * j->size * j->size;
+    float *out = malloc(sizeof(float) * per);
+    m3ae_error err;
+    for (int r = 0; r < j->rounds; r++)
+        for (int i = 0; i < j->n_im; i++) {
+            int k = (i + r) % j->n_im;
+            if (m3ae_transform_clip(&j->im[k], j->size, out, &err) ||
+                memcmp(out, j->expect + (size_t)k * per, sizeof(float) * per) != 0)
+                j->bad++;
+        }
+    free(out);
+    return NULL;
+}
+
+static void test_threads(void) {
+    enum { NI = 4, NT = 4, S = 96 };
+    m3ae_image im[NI];
+    m3ae_error err;
+    const int dims[NI][2] = {{160, 200}, {250, 130}, {97, 301}, {140, 140}};
+    for (int i = 0; i < NI; i++) {
+        T_CHECK(m3ae_image_alloc(&im[i], dims[i][0], dims[i][1], "thread", &err) == 0, "%s", err.msg);
+        for (int p = 0; p < dims[i][0] * dims[i][1]; p++) {
+            uint8_t v = (uint8_t)((unsigned)p * 2654435761u >> 24);
+            im[i].rgb[3 * p] = v;
+            im[i].rgb[3 * p + 1] = (i % 2) ? (uint8_t)(v ^ 0x5a) : v; /* odd images are colour */
+            im[i].rgb[3 * p + 2] = v;
+        }
+    }
+    size_t per = (size_t)3 * S * S;
+    float *expect = malloc(sizeof(float) * per * NI);
+    for (int i = 0; i < NI; i++) T_CHECK(m3ae_transform_clip(&im[i], S, expect + i * per, &err) == 0, "%s", err.msg);
+    pthread_t th[NT];
+    thread_job jobs[NT];
+    for (int t = 0; t < NT; t++) {
+        jobs[t] = (thread_job){im, NI, S, 25, 0, expect};
+        T_CHECK(pthread_create(&th[t], NULL, thread_run, &jobs[t]) == 0, "pthread_create");
+    }
+    int bad = 0;
+    for (int t = 0; t < NT; t++) {
+        pthread_join(th[t], NULL);
+        bad += jobs[t].bad;
+    }
+    T_CHECK(bad == 0, "%d of %d threaded transforms differ from the single-threaded result", bad, NT * 25 * NI);
+    printf("threads: %d concurrent transforms on %d threads, %d differ\n", NT * 25 * NI, NT, bad);
+    free(expect);
+    for (int i = 0; i < NI; i++) m3ae_image_free(&im[i]);
+}
+
 /* decode + clip288 of in-memory files of 384-px images, single thread */
 static void bench(const char *root) {
     const char *rels[] = {"medpix2/images/MPX1007_synpic46719.jpg", "medpix2/images/MPX1106_synpic45737.png",
@@ -321,6 +424,8 @@ int main(int argc, char **argv) {
     T_CHECK(n_cmp >= 250, "only %d resize results compared", n_cmp);
     test_norm(fix);
     test_rrc();
+    test_grey_path();
+    test_threads();
     bench(root);
     return t_done("io_image_resize");
 }

@@ -277,6 +277,7 @@ int main(void) {
             check_gemm(ta, tb, 37, 29, 23, 5);
             check_gemm(ta, tb, 300, 1100, 20, 3); /* tiled over columns */
             check_gemm(ta, tb, 1100, 300, 20, 0); /* tiled over rows */
+            check_gemm(ta, tb, 100, 800, 60, 1);  /* wide: tiled over columns */
         }
     test_linear();
     test_layernorm();
