@@ -42,5 +42,9 @@ check 'grep -q "requeueing" <<<"$out"' "the job did not requeue itself"
 check 'grep -q "restart 1" <<<"$out"' "the job did not restart"
 check 'grep -q "resuming .* from .*step_" <<<"$out"' "the restarted job did not resume from the checkpoint"
 check '[ "$(cat "$W/run/finished" 2>/dev/null)" = "60" ]' "the run did not finish its 60 steps"
+if [ $fail -ne 0 ]; then
+  echo "job state: $(scontrol show job "$job" 2>&1 | grep -oE "(JobState|Reason|Restarts|BeginTime)=[^ ]*" | tr '\n' ' ')"
+  echo "job output:"; tail -20 "$W/job.out"
+fi
 [ $fail -eq 0 ] && echo "sbatch pretraining test passed" && job=""
 exit $fail
