@@ -190,29 +190,17 @@ static inline __attribute__((always_inline)) void vert_chunk(const uint8_t *base
 }
 
 /* Vertical pass: output rows 0..n-1, each the taps of cv over source rows (cv->start[i] - y_base + t) of
- * `src` (row stride sstride), `rowlen` bytes from each row. */
+ * `src` (row stride sstride), `rowlen` bytes from each row. out_px = 1 writes the bytes as they are;
+ * out_px = 3 reads one-channel rows and writes each result as an RGB pixel (R = G = B). */
 M3AE_CLONES static void vert_rows(const uint8_t *src, size_t sstride, size_t rowlen, const coeffs *cv, int n,
-                                  int y_base, uint8_t *dst, size_t dstride) {
+                                  int y_base, uint8_t *dst, size_t dstride, int out_px) {
     for (int i = 0; i < n; i++) {
         const int32_t *k = cv->k + (size_t)i * cv->ksize;
         const uint8_t *base = src + (size_t)(cv->start[i] - y_base) * sstride;
         uint8_t *o = dst + (size_t)i * dstride;
         size_t j = 0;
-        for (; j + 64 <= rowlen; j += 64) vert_chunk(base + j, sstride, k, cv->ksize, 64, o + j, 1);
-        if (j < rowlen) vert_chunk(base + j, sstride, k, cv->ksize, (int)(rowlen - j), o + j, 1);
-    }
-}
-
-/* The same on one-channel rows, each result written as an RGB pixel (R = G = B). */
-M3AE_CLONES static void vert_rows_grey(const uint8_t *src, size_t sstride, size_t rowlen, const coeffs *cv, int n,
-                                       int y_base, uint8_t *dst, size_t dstride) {
-    for (int i = 0; i < n; i++) {
-        const int32_t *k = cv->k + (size_t)i * cv->ksize;
-        const uint8_t *base = src + (size_t)(cv->start[i] - y_base) * sstride;
-        uint8_t *o = dst + (size_t)i * dstride;
-        size_t j = 0;
-        for (; j + 64 <= rowlen; j += 64) vert_chunk(base + j, sstride, k, cv->ksize, 64, o + 3 * j, 3);
-        if (j < rowlen) vert_chunk(base + j, sstride, k, cv->ksize, (int)(rowlen - j), o + 3 * j, 3);
+        for (; j + 64 <= rowlen; j += 64) vert_chunk(base + j, sstride, k, cv->ksize, 64, o + out_px * j, out_px);
+        if (j < rowlen) vert_chunk(base + j, sstride, k, cv->ksize, (int)(rowlen - j), o + out_px * j, out_px);
     }
 }
 
@@ -392,7 +380,7 @@ int m3ae_image_resample_window(const uint8_t *src, int sw, int sh, size_t sstrid
             }
             uint8_t *tmp = bump_take(&mem, (size_t)(y1 - y0) * (size_t)ow);
             horiz_rows1(src + (size_t)y0 * sstride, sstride, 3, y1 - y0, &ch, ow, tmp, (size_t)ow, 1, mem);
-            vert_rows_grey(tmp, (size_t)ow, (size_t)ow, &cv, oh, y0, dst, dstride);
+            vert_rows(tmp, (size_t)ow, (size_t)ow, &cv, oh, y0, dst, dstride, 3);
         } else {
             int x0 = ch.start[0], x1 = ch.start[0] + ch.ksize;
             for (int i = 0; i < ow; i++) {
@@ -406,7 +394,7 @@ int m3ae_image_resample_window(const uint8_t *src, int sw, int sh, size_t sstrid
                 uint8_t *q = g + (size_t)y * ncol;
                 for (size_t x = 0; x < ncol; x++) q[x] = p[3 * x];
             }
-            vert_rows(g, ncol, ncol, &cv, oh, 0, tmp, ncol);
+            vert_rows(g, ncol, ncol, &cv, oh, 0, tmp, ncol, 1);
             for (int i = 0; i < ow; i++) ch.start[i] -= x0;
             horiz_rows1(tmp, ncol, 1, oh, &ch, ow, dst, dstride, 3, mem);
         }
@@ -417,7 +405,7 @@ int m3ae_image_resample_window(const uint8_t *src, int sw, int sh, size_t sstrid
         return 0;
     }
     if (!need_h) {
-        vert_rows(src + (size_t)ox * 3, sstride, (size_t)ow * 3, &cv, oh, 0, dst, dstride);
+        vert_rows(src + (size_t)ox * 3, sstride, (size_t)ow * 3, &cv, oh, 0, dst, dstride, 1);
         return 0;
     }
     if (!vfirst) {
@@ -430,7 +418,7 @@ int m3ae_image_resample_window(const uint8_t *src, int sw, int sh, size_t sstrid
         size_t rowlen = (size_t)ow * 3;
         uint8_t *tmp = bump_take(&mem, (size_t)(y1 - y0) * rowlen);
         horiz_rows(src + (size_t)y0 * sstride, sstride, y1 - y0, &ch, ow, tmp, rowlen, mem);
-        vert_rows(tmp, rowlen, rowlen, &cv, oh, y0, dst, dstride);
+        vert_rows(tmp, rowlen, rowlen, &cv, oh, y0, dst, dstride, 1);
     } else {
         /* source columns used by the window's horizontal taps */
         int x0 = ch.start[0], x1 = ch.start[0] + ch.ksize;
@@ -440,7 +428,7 @@ int m3ae_image_resample_window(const uint8_t *src, int sw, int sh, size_t sstrid
         }
         size_t rowlen = (size_t)(x1 - x0) * 3;
         uint8_t *tmp = bump_take(&mem, (size_t)oh * rowlen);
-        vert_rows(src + (size_t)x0 * 3, sstride, rowlen, &cv, oh, 0, tmp, rowlen);
+        vert_rows(src + (size_t)x0 * 3, sstride, rowlen, &cv, oh, 0, tmp, rowlen, 1);
         for (int i = 0; i < ow; i++) ch.start[i] -= x0;
         horiz_rows(tmp, rowlen, oh, &ch, ow, dst, dstride, mem);
     }
