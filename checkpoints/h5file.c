@@ -31,10 +31,13 @@ struct m3ae_h5 {
     char tmp[4200];  /* temporary path while writing */
 };
 
-/* HDF5 prints its error stack by default; we collect the innermost message instead. */
+/* HDF5 prints its error stack by default; we collect the innermost message instead. Its exit-time
+ * clean-up is switched off: after a failed write (a full disk) HDF5 1.10 cannot close the file, and
+ * closing it again at exit crashes; every file m3ae writes is closed (or abandoned) explicitly. */
 static void h5_quiet(void) {
     static int done = 0;
     if (!done) {
+        H5dont_atexit();
         H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
         done = 1;
     }
