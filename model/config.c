@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
+
 typedef enum { KEY_INT, KEY_DOUBLE, KEY_ENUM } key_type;
 
 typedef struct {
@@ -80,23 +82,6 @@ static const key_desc *find_key(const char *key) {
     return NULL;
 }
 
-/* Levenshtein distance (keys are short: a fixed 64x64 table is enough). */
-static int edit_distance(const char *a, const char *b) {
-    int la = (int)strlen(a), lb = (int)strlen(b);
-    if (la > 63) la = 63;
-    if (lb > 63) lb = 63;
-    int d[64][64];
-    for (int i = 0; i <= la; i++) d[i][0] = i;
-    for (int j = 0; j <= lb; j++) d[0][j] = j;
-    for (int i = 1; i <= la; i++)
-        for (int j = 1; j <= lb; j++) {
-            int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
-            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-    return d[la][lb];
-}
-
 int m3ae_config_get(const m3ae_config *cfg, const char *key, double *value) {
     const key_desc *k = find_key(key);
     if (!k) return -1;
@@ -110,7 +95,7 @@ int m3ae_config_set(m3ae_config *cfg, const char *key, const char *value, m3ae_e
     if (!k) {
         int best = -1, bd = 1 << 30;
         for (int i = 0; i < N_KEYS; i++) {
-            int d = edit_distance(key, keys[i].name);
+            int d = m3ae_edit_distance(key, keys[i].name);
             if (d < bd) bd = d, best = i;
         }
         return m3ae_error_set(err, "unknown model configuration key '%s'; did you mean '%s'? (%s)", key,
