@@ -26,6 +26,9 @@ int m3ae_image_decode_mem(const void *data, size_t n, const char *name, const m3
 void m3ae_image_free(m3ae_image *img);
 /* Pillow Image.resize((w,h), Image.BICUBIC) on RGB8 (Pillow's separable convolution with support scaled on downsampling (antialias), a=-0.5 cubic, its fixed-point rounding and clipping). */
 int m3ae_image_resize_bicubic(const m3ae_image *src, int w, int h, m3ae_image *dst, m3ae_error *err);
+/* The size Resize(size) gives a w x h image: the shorter side becomes `size`, the longer one
+ * int(size * long / short) (Pillow/torchvision rounding). */
+void m3ae_shorter_side_size(int w, int h, int size, int *nw, int *nh);
 /* Resize so that the SHORTER side is `size` (aspect kept, Pillow/torchvision Resize(size) rounding: the long side = int(size * long / short)), bicubic. */
 int m3ae_image_resize_shorter(const m3ae_image *src, int size, m3ae_image *dst, m3ae_error *err);
 

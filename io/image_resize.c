@@ -445,17 +445,21 @@ int m3ae_image_resize_bicubic(const m3ae_image *src, int w, int h, m3ae_image *d
     return 0;
 }
 
+void m3ae_shorter_side_size(int w, int h, int size, int *nw, int *nh) {
+    if (w <= h) {
+        *nw = size;
+        *nh = (int)((double)((long long)size * h) / w);
+    } else {
+        *nh = size;
+        *nw = (int)((double)((long long)size * w) / h);
+    }
+}
+
 int m3ae_image_resize_shorter(const m3ae_image *src, int size, m3ae_image *dst, m3ae_error *err) {
     int w = src->width, h = src->height;
     if (size <= 0 || w <= 0 || h <= 0)
         return m3ae_error_set(err, "resize: bad arguments: %dx%d image to shorter side %d", w, h, size);
     int nw, nh;
-    if (w <= h) {
-        nw = size;
-        nh = (int)((double)((long long)size * h) / w);
-    } else {
-        nh = size;
-        nw = (int)((double)((long long)size * w) / h);
-    }
+    m3ae_shorter_side_size(w, h, size, &nw, &nh);
     return m3ae_image_resize_bicubic(src, nw, nh, dst, err);
 }

@@ -47,13 +47,7 @@ int m3ae_transform_clip(const m3ae_image *img, int size, float *out, m3ae_error 
     if (size <= 0 || w <= 0 || h <= 0 || !img->rgb)
         return m3ae_error_set(err, "clip transform: bad arguments: %dx%d image, size %d", w, h, size);
     int nw, nh;
-    if (w <= h) {
-        nw = size;
-        nh = (int)((double)((long long)size * h) / w);
-    } else {
-        nh = size;
-        nw = (int)((double)((long long)size * w) / h);
-    }
+    m3ae_shorter_side_size(w, h, size, &nw, &nh);
     int top = m3ae_center_crop_offset(nh, size), left = m3ae_center_crop_offset(nw, size);
     size_t stride = (size_t)w * 3;
     if (nw == w && nh == h) { /* fast path: only crop + normalise */

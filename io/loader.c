@@ -353,16 +353,8 @@ m3ae_loader *m3ae_loader_open(const m3ae_loader_config *cfg, m3ae_error *err) {
         l->perm = malloc(sizeof(uint32_t) * (l->n_samples ? l->n_samples : 1));
         if (!l->perm) ok = 0, m3ae_error_set(err, "out of memory for the epoch permutation");
     }
-    if (!ok) {
-        for (int s = 0; l->shards && s < l->n_shards; s++) m3ae_shard_close(l->shards[s]);
-        free(l->shards);
-        free(l->shard_rec_start);
-        free(l->rec_sample_start);
-        free(l->perm);
-        pthread_mutex_destroy(&l->mu);
-        pthread_cond_destroy(&l->work_cv);
-        pthread_cond_destroy(&l->done_cv);
-        free(l);
+    if (!ok) { /* m3ae_loader_close frees what was made so far: no threads, no batches yet */
+        m3ae_loader_close(l);
         return NULL;
     }
     int S = c->image_size, N = (S / c->patch_size) * (S / c->patch_size);
@@ -393,7 +385,7 @@ void m3ae_loader_close(m3ae_loader *l) {
     for (int t = 0; t < l->n_threads; t++) pthread_join(l->threads[t], NULL);
     free(l->threads);
     for (int s = 0; s < 2; s++) free_batch(&l->slots[s].b);
-    for (int s = 0; s < l->n_shards; s++) m3ae_shard_close(l->shards[s]);
+    for (int s = 0; l->shards && s < l->n_shards; s++) m3ae_shard_close(l->shards[s]);
     free(l->shards);
     free(l->shard_rec_start);
     free(l->rec_sample_start);

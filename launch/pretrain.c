@@ -5,12 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "checkpoints/ckpt.h"
-#include "checkpoints/h5file.h"
 #include "common/sys.h"
 #include "common/arena.h"
 #include "common/build_info.h"
