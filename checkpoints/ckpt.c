@@ -12,7 +12,7 @@
 #include "common/sys.h"
 #include "common/build_info.h"
 #include "common/log.h"
-#include "model/optimizer.h"
+#include "model/registry.h"
 
 static const char *moment_group[2] = {"/optimizer/exp_avg/", "/optimizer/exp_avg_sq/"};
 
@@ -27,7 +27,7 @@ static int save(const char *path, const m3ae_registry *r, const float *params, c
         snprintf(name, sizeof name, "/model/%s", p->name);
         rc = m3ae_h5_write(f, name, p->ndim, p->shape, params + p->offset, bf16, err);
         const float *moments[2] = {exp_avg, exp_avg_sq};
-        for (int k = 0; k < 2 && rc == 0 && exp_avg && m3ae_param_gets_gradient(p); k++) {
+        for (int k = 0; k < 2 && rc == 0 && exp_avg && p->has_grad; k++) {
             snprintf(name, sizeof name, "%s%s", moment_group[k], p->name);
             rc = m3ae_h5_write(f, name, p->ndim, p->shape, moments[k] + p->offset, 0, err);
         }
@@ -151,7 +151,7 @@ int m3ae_ckpt_load(const char *path, const m3ae_registry *r, float *params, floa
     for (int i = 0; i < r->n; i++) {
         const m3ae_param *p = &r->p[i];
         for (int k = -1; k < 2; k++) {
-            if (k >= 0 && (!exp_avg || !m3ae_param_gets_gradient(p))) continue;
+            if (k >= 0 && (!exp_avg || !p->has_grad)) continue;
             snprintf(name, sizeof name, "%s%s", k < 0 ? "/model/" : moment_group[k], p->name);
             int64_t shape[M3AE_H5_MAX_DIMS];
             int nd = m3ae_h5_shape(f, name, shape);
@@ -188,7 +188,7 @@ int m3ae_ckpt_load(const char *path, const m3ae_registry *r, float *params, floa
         const m3ae_param *p = &r->p[i];
         float *dst[3] = {params, exp_avg, exp_avg_sq};
         for (int k = -1; k < 2; k++) {
-            if (k >= 0 && (!exp_avg || !m3ae_param_gets_gradient(p))) continue;
+            if (k >= 0 && (!exp_avg || !p->has_grad)) continue;
             snprintf(name, sizeof name, "%s%s", k < 0 ? "/model/" : moment_group[k], p->name);
             if (m3ae_h5_exists(f, name) != 1) continue; /* tolerated missing (non-strict) */
             if (m3ae_h5_read(f, name, p->ndim, p->shape, dst[k + 1] + p->offset, err) != 0) {

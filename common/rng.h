@@ -12,7 +12,7 @@
 
 /* Purposes (documented values: changing one changes every run's randomness). */
 enum {
-    M3AE_RNG_INIT = 1,         /* parameter initialisation: a = parameter index in the registry */
+    M3AE_RNG_INIT = 1,         /* parameter initialisation: a = 64-bit hash of the tensor name (model/init.c) */
     M3AE_RNG_ORDER = 2,        /* epoch permutation: a = epoch */
     M3AE_RNG_MIM_NOISE = 3,    /* MIM patch noise: a = epoch, b = sample */
     M3AE_RNG_MLM = 4,          /* MLM positions and replacements: a = epoch, b = sample */

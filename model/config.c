@@ -56,12 +56,35 @@ static const key_desc keys[] = {
 
 /* The preset table: the contract's values. */
 static const m3ae_config presets[] = {
-    {"base", 288, 16, 768, 11, 12, 50265, 64, 514, 768, 12, 12, 3072, 768, 12, 6, 4, 384, 4, 6, 3, 0.75,
-     0.15, 0.1, M3AE_OBJECTIVE_SEPARATE},
-    {"small", 128, 16, 128, 2, 2, 50265, 32, 514, 128, 2, 2, 512, 128, 2, 2, 4, 64, 2, 2, 1, 0.75, 0.15,
-     0.1, M3AE_OBJECTIVE_SEPARATE},
-    {"tiny", 32, 8, 24, 2, 2, 1000, 16, 18, 40, 2, 2, 64, 32, 2, 2, 4, 16, 2, 2, 1, 0.75, 0.15, 0.1, M3AE_OBJECTIVE_SEPARATE},
+    {
+        .name = "base",
+        .image_size = 288, .patch_size = 16, .vision_width = 768, .vision_layers = 11, .vision_heads = 12,
+        .vocab_size = 50265, .max_text_len = 64, .max_position_embeddings = 514, .text_width = 768,
+        .text_layers = 12, .text_heads = 12, .text_ffn = 3072,
+        .hidden_size = 768, .num_heads = 12, .num_top_layer = 6, .mlp_ratio = 4,
+        .mim_decoder_hidden_size = 384, .mim_decoder_num_layers = 4, .mim_decoder_num_heads = 6, .mim_layer = 3,
+        .mim_prob = 0.75, .mlm_prob = 0.15, .drop_rate = 0.1, .objective = M3AE_OBJECTIVE_SEPARATE,
+    },
+    {
+        .name = "small",
+        .image_size = 128, .patch_size = 16, .vision_width = 128, .vision_layers = 2, .vision_heads = 2,
+        .vocab_size = 50265, .max_text_len = 32, .max_position_embeddings = 514, .text_width = 128,
+        .text_layers = 2, .text_heads = 2, .text_ffn = 512,
+        .hidden_size = 128, .num_heads = 2, .num_top_layer = 2, .mlp_ratio = 4,
+        .mim_decoder_hidden_size = 64, .mim_decoder_num_layers = 2, .mim_decoder_num_heads = 2, .mim_layer = 1,
+        .mim_prob = 0.75, .mlm_prob = 0.15, .drop_rate = 0.1, .objective = M3AE_OBJECTIVE_SEPARATE,
+    },
+    {
+        .name = "tiny",
+        .image_size = 32, .patch_size = 8, .vision_width = 24, .vision_layers = 2, .vision_heads = 2,
+        .vocab_size = 1000, .max_text_len = 16, .max_position_embeddings = 18, .text_width = 40,
+        .text_layers = 2, .text_heads = 2, .text_ffn = 64,
+        .hidden_size = 32, .num_heads = 2, .num_top_layer = 2, .mlp_ratio = 4,
+        .mim_decoder_hidden_size = 16, .mim_decoder_num_layers = 2, .mim_decoder_num_heads = 2, .mim_layer = 1,
+        .mim_prob = 0.75, .mlm_prob = 0.15, .drop_rate = 0.1, .objective = M3AE_OBJECTIVE_SEPARATE,
+    },
 };
+
 #define N_PRESETS ((int)(sizeof presets / sizeof presets[0]))
 
 int m3ae_config_preset(m3ae_config *cfg, const char *name, m3ae_error *err) {

@@ -1,6 +1,6 @@
 /* The M3AE model object: binding the registry's tensors to layer structs, the one-time memory
- * plan (parameters, gradients, activations), initialisation, outputs and the memory report.
- * The passes themselves are in model/m3ae_pass.c. */
+ * plan (parameters, gradients, activations), outputs and the memory report.
+ * The passes are in model/m3ae_pass.c, the initialisation in model/init.c. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -407,56 +407,6 @@ void m3ae_model_zero_grads(m3ae_model *m) { m->ops->zero(m->grads, m->reg.arena_
 void m3ae_model_set_train(m3ae_model *m, int train, uint64_t seed) {
     m->train = train;
     m->seed = seed;
-}
-
-/* ---- initialisation (spec 1.7) ---- */
-
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
-/* h[0..n) = std * N(0,1): Box-Muller on pairs of counter-based words (element pairs are independent
- * of the thread count, so the result is deterministic). */
-static void fill_normal(float *h, size_t n, const m3ae_rng *r, float std) {
-    const long long pairs = (long long)((n + 1) / 2);
-#pragma omp parallel for schedule(static) if (pairs > 65536)
-    for (long long k = 0; k < pairs; k++) {
-        uint32_t a = m3ae_rng_u32(r, 2 * (uint64_t)k), b = m3ae_rng_u32(r, 2 * (uint64_t)k + 1);
-        float u1 = (float)((a >> 8) + 1) * (1.0f / 16777216.0f); /* (0, 1] */
-        float u2 = (float)(b >> 8) * (1.0f / 16777216.0f);       /* [0, 1) */
-        float rad = sqrtf(-2.0f * logf(u1)), th = 6.2831853071795864f * u2;
-        h[2 * k] = std * rad * cosf(th);
-        if ((size_t)(2 * k + 1) < n) h[2 * k + 1] = std * rad * sinf(th);
-    }
-}
-
-void m3ae_model_init_params(m3ae_model *m, uint64_t seed) {
-    size_t maxn = 0;
-    for (int i = 0; i < m->reg.n; i++)
-        if (m->reg.p[i].numel > maxn) maxn = m->reg.p[i].numel;
-    float *h = xcalloc(maxn, sizeof(float), "initialisation buffer");
-    for (int i = 0; i < m->reg.n; i++) {
-        const m3ae_param *p = &m->reg.p[i];
-        m3ae_rng r = m3ae_rng_make(seed, M3AE_RNG_INIT, (uint64_t)i, 0);
-        const int is_ln = strstr(p->name, "LayerNorm.") || strstr(p->name, ".ln_") || strstr(p->name, "_norm.");
-        if (!strcmp(p->name, "mim_head.decoder_pos_embed")) {
-            m3ae_sincos_2d(h, m->cfg.mim_decoder_hidden_size, m3ae_cfg_grid(&m->cfg));
-        } else if (ends_with(p->name, "bias")) {
-            memset(h, 0, p->numel * sizeof(float));
-        } else if (is_ln) {
-            for (size_t k = 0; k < p->numel; k++) h[k] = 1.0f;
-        } else if (ends_with(p->name, "in_proj_weight")) { /* xavier_uniform */
-            double bound = sqrt(6.0 / (double)(p->shape[0] + p->shape[1]));
-            for (size_t k = 0; k < p->numel; k++) h[k] = (float)((2.0 * m3ae_rng_uniform(&r, k) - 1.0) * bound);
-        } else if (ends_with(p->name, "class_embedding") || ends_with(p->name, "visual.positional_embedding")) {
-            fill_normal(h, p->numel, &r, 1.0f / sqrtf((float)m->cfg.vision_width));
-        } else {
-            fill_normal(h, p->numel, &r, 0.02f);
-        }
-        m->ops->upload(m->params + p->offset, h, p->numel * sizeof(float));
-    }
-    free(h);
 }
 
 /* ---- outputs and memory ---- */

@@ -1,9 +1,12 @@
 /* The parameter registry: ONE description of every tensor of M3AE for a configuration.
  *
  * Each entry has the official PyTorch state_dict key (spec section 5), its shape, whether it is
- * trainable (mim_head.decoder_pos_embed is fixed), its weight-decay flag and learning-rate group by
- * the official substring rules (spec 3.1), the module it is counted in, and its offset in the
+ * trainable (mim_head.decoder_pos_embed is fixed) and whether it gets a gradient, its weight-decay
+ * flag and learning-rate group by the official substring rules (spec 3.1), its initialisation rule
+ * (spec 1.7), its place in the backward order, the module it is counted in, and its offset in the
  * parameter arena (each tensor 64-byte aligned; the gradient arena mirrors the layout).
+ * These facts are decided once, when the module that owns the tensor registers it; no other file
+ * recovers them from the name.
  * Parameter counts, the arena size, HDF5 names, optimizer groups and all-reduce buckets derive from
  * it; no parameter is addressed by a bare index. */
 #ifndef M3AE_MODEL_REGISTRY_H
@@ -33,6 +36,38 @@ typedef enum {
     M3AE_MOD_COUNT
 } m3ae_module;
 
+/* Initialisation rules (spec 1.7), decided by the registering module. */
+typedef enum {
+    M3AE_INIT_NORMAL = 0,     /* N(0, 0.02^2): linear and conv weights, embeddings, mask token */
+    M3AE_INIT_ZEROS,          /* biases */
+    M3AE_INIT_ONES,           /* LayerNorm weights */
+    M3AE_INIT_XAVIER_UNIFORM, /* CLIP's fused attention in_proj_weight: U(-b, b), b = sqrt(6/(out+in)) */
+    M3AE_INIT_NORMAL_WIDTH,   /* N(0, 1/width), width = last dim: CLIP class and positional embedding */
+    M3AE_INIT_SINCOS,         /* the fixed 2-D sin-cos table (mim_head.decoder_pos_embed) */
+    M3AE_INIT_COUNT
+} m3ae_init_rule;
+
+/* Backward order: backward_rank 0 is the first tensor whose gradient backward finishes. The rule:
+ * stages in this order
+ *   1. heads (ITM, MIM, MLM) and the fusion poolers that only the ITM head reads,
+ *   2. the fusion layers, top-down (layer L-1 of both streams before layer L-2, ...),
+ *   3. the projections into the fusion width and the modality type embeddings,
+ *   4. the text encoder, top-down (its unused pooler first),
+ *   5. the vision encoder, top-down (ln_post first),
+ *   6. the embeddings (text word/position/type embeddings and LayerNorm, then CLIP's class and
+ *      positional embedding, conv1, ln_pre);
+ * inside a stage (and inside one fusion layer), reverse registration order, because every module
+ * registers its tensors from input to output and backward visits them from output to input.
+ * The gradient-ready hooks and the all-reduce buckets walk tensors in this order. */
+typedef enum {
+    M3AE_BWD_HEADS = 0,
+    M3AE_BWD_FUSION,
+    M3AE_BWD_PROJECTIONS,
+    M3AE_BWD_TEXT,
+    M3AE_BWD_VISION,
+    M3AE_BWD_EMBEDDINGS
+} m3ae_backward_stage;
+
 typedef struct {
     char name[M3AE_PARAM_NAME_LEN]; /* official state_dict key */
     int ndim;
@@ -40,9 +75,16 @@ typedef struct {
     size_t numel;
     size_t offset; /* in floats from the arena start; offset*4 is a multiple of 64 */
     int trainable;
+    /* 1: the official model gives it a gradient (trainable and used: the RoBERTa pooler
+     * language_encoder.pooler.* is never called, spec 1.2, so AdamW skips it; checkpoints store
+     * optimizer moments only for these) */
+    int has_grad;
     int decay;           /* 1: weight decay applies */
     m3ae_lr_group group; /* with decay: the six optimizer groups (group*2 + !decay) */
     m3ae_module module;
+    m3ae_init_rule init;
+    m3ae_backward_stage backward_stage;
+    int backward_rank; /* 0..n-1, a permutation: position in the backward order (rule above) */
 } m3ae_param;
 
 typedef struct {
@@ -64,8 +106,12 @@ float *m3ae_registry_tensor(const m3ae_registry *r, float *arena, const char *na
 size_t m3ae_registry_count(const m3ae_registry *r, int include_fixed, int include_text_pooler);
 size_t m3ae_registry_module_count(const m3ae_registry *r, m3ae_module m, int include_fixed);
 const char *m3ae_module_name(m3ae_module m);
-/* Optimizer group name, e.g. "multi_modal/no_decay", for group*2 + !decay. */
+/* The six optimizer groups, index group*2 + !decay, and their names ("multi_modal/no_decay"). */
+#define M3AE_N_OPT_GROUPS 6
+int m3ae_param_group_index(const m3ae_param *p);
+const char *m3ae_group_name(int index);
 const char *m3ae_param_group_name(const m3ae_param *p);
+const char *m3ae_init_rule_name(m3ae_init_rule rule);
 
 /* The official no-decay substring rule and group rule, exposed for tests. */
 int m3ae_param_name_decays(const char *name);

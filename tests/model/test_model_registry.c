@@ -1,10 +1,16 @@
 /* The parameter registry and configurations: exact base counts (spec 1.8), official names and
- * optimizer groups (spec 3.1), arena alignment, the FLOP model (spec 7) and the config setter. */
+ * optimizer groups (spec 3.1), arena alignment, the FLOP model (spec 7) and the config setter;
+ * the registry's facts: gradient flags, initialisation rules (spec 1.7) and initialisation keyed by
+ * name, the backward order, the one group-name table. */
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
 #include "model/config.h"
 #include "model/flops.h"
+#include "model/init.h"
+#include "model/m3ae.h"
 #include "model/registry.h"
 
 static size_t numel_of(const m3ae_registry *r, const char *name) {
@@ -22,6 +28,220 @@ static void check_group(const m3ae_registry *r, const char *name, const char *gr
     const m3ae_param *p = get(r, name);
     if (p) T_CHECK(!strcmp(m3ae_param_group_name(p), group), "%s: group %s, expected %s", name,
                    m3ae_param_group_name(p), group);
+}
+
+/* ---- registry facts ---- */
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* The spec 1.7 rule written as the name patterns of the official code (the way m3ae.c decided it
+ * before the registry carried it): the registry's per-tensor rule must agree with it everywhere. */
+static m3ae_init_rule reference_init(const char *name) {
+    if (!strcmp(name, "mim_head.decoder_pos_embed")) return M3AE_INIT_SINCOS;
+    if (ends_with(name, "bias")) return M3AE_INIT_ZEROS;
+    if (strstr(name, "LayerNorm.") || strstr(name, ".ln_") || strstr(name, "_norm.")) return M3AE_INIT_ONES;
+    if (ends_with(name, "in_proj_weight")) return M3AE_INIT_XAVIER_UNIFORM;
+    if (ends_with(name, "class_embedding") || ends_with(name, "visual.positional_embedding"))
+        return M3AE_INIT_NORMAL_WIDTH;
+    return M3AE_INIT_NORMAL;
+}
+
+static int rank_of(const m3ae_registry *r, const char *name) {
+    int i = m3ae_registry_find(r, name);
+    T_CHECK(i >= 0, "registry lacks '%s'", name);
+    return i >= 0 ? r->p[i].backward_rank : -1;
+}
+
+/* Largest and smallest backward rank among the tensors whose names start with prefix. */
+static void rank_range(const m3ae_registry *r, const char *prefix, int *lo, int *hi) {
+    *lo = r->n;
+    *hi = -1;
+    for (int i = 0; i < r->n; i++)
+        if (!strncmp(r->p[i].name, prefix, strlen(prefix))) {
+            if (r->p[i].backward_rank < *lo) *lo = r->p[i].backward_rank;
+            if (r->p[i].backward_rank > *hi) *hi = r->p[i].backward_rank;
+        }
+    T_CHECK(*hi >= 0, "no tensor starts with '%s'", prefix);
+}
+
+/* "every a tensor finishes before every b tensor" */
+static void check_before(const m3ae_registry *r, const char *a, const char *b) {
+    int alo, ahi, blo, bhi;
+    rank_range(r, a, &alo, &ahi);
+    rank_range(r, b, &blo, &bhi);
+    T_CHECK(ahi < blo, "backward: every %s* (ranks %d..%d) must come before every %s* (%d..%d)", a, alo, ahi, b,
+            blo, bhi);
+}
+
+static void check_facts(const m3ae_config *cfg) {
+    m3ae_registry r;
+    m3ae_registry_build(&r, cfg);
+
+    /* has_grad: trainable and used */
+    for (int i = 0; i < r.n; i++) {
+        const m3ae_param *p = &r.p[i];
+        const int pooler = !strncmp(p->name, "language_encoder.pooler.", 24);
+        T_CHECK(p->has_grad == (p->trainable && !pooler), "%s: has_grad %d", p->name, p->has_grad);
+        T_CHECK(p->init == reference_init(p->name), "%s: init %s, spec 1.7 says %s", p->name,
+                m3ae_init_rule_name(p->init), m3ae_init_rule_name(reference_init(p->name)));
+    }
+    T_CHECK(!get(&r, "mim_head.decoder_pos_embed")->has_grad, "decoder_pos_embed has no gradient");
+    T_CHECK(!get(&r, "language_encoder.pooler.dense.weight")->has_grad, "text pooler has no gradient");
+    T_CHECK(get(&r, "multi_modal_language_pooler.dense.weight")->has_grad, "fusion pooler has a gradient");
+
+    /* backward order: a permutation, in the documented stage order */
+    int *seen = calloc((size_t)r.n, sizeof *seen);
+    T_CHECK(seen != NULL, "calloc");
+    for (int i = 0; seen && i < r.n; i++) {
+        const int k = r.p[i].backward_rank;
+        T_CHECK(k >= 0 && k < r.n && !seen[k], "%s: backward rank %d repeated or out of range", r.p[i].name, k);
+        if (k >= 0 && k < r.n) seen[k] = 1;
+    }
+    free(seen);
+    /* stages in order: the last rank of a stage comes before the first rank of every later stage */
+    for (int s = M3AE_BWD_HEADS; s < M3AE_BWD_EMBEDDINGS; s++) {
+        int last = -1, first_later = r.n;
+        for (int i = 0; i < r.n; i++) {
+            if ((int)r.p[i].backward_stage == s && r.p[i].backward_rank > last) last = r.p[i].backward_rank;
+            if ((int)r.p[i].backward_stage > s && r.p[i].backward_rank < first_later)
+                first_later = r.p[i].backward_rank;
+        }
+        T_CHECK(last >= 0 && last < first_later, "stage %d ends at rank %d, a later stage starts at %d", s, last,
+                first_later);
+    }
+    char a[96], b[96];
+    const int L = cfg->num_top_layer;
+    for (int hi = L - 1; hi > 0; hi--)
+        for (int st = 0; st < 2; st++)
+            for (int st2 = 0; st2 < 2; st2++) {
+                static const char *s[2] = {"multi_modal_language_layers", "multi_modal_vision_layers"};
+                snprintf(a, sizeof a, "%s.%d.", s[st], hi);
+                snprintf(b, sizeof b, "%s.%d.", s[st2], hi - 1);
+                check_before(&r, a, b);
+            }
+    check_before(&r, "itm_head.", "multi_modal_");
+    check_before(&r, "mlm_head.", "multi_modal_language_layers.");
+    check_before(&r, "mim_head.", "multi_modal_vision_layers.");
+    check_before(&r, "multi_modal_vision_pooler.", "multi_modal_vision_layers.");
+    check_before(&r, "multi_modal_vision_layers.0.", "multi_modal_vision_proj.");
+    check_before(&r, "multi_modal_language_proj.", "language_encoder.encoder.");
+    check_before(&r, "modality_type_embeddings.", "language_encoder.encoder.");
+    snprintf(a, sizeof a, "language_encoder.encoder.layer.%d.", cfg->text_layers - 1);
+    check_before(&r, a, "language_encoder.encoder.layer.0.");
+    check_before(&r, "language_encoder.encoder.layer.0.", "vision_encoder.visual.transformer.");
+    check_before(&r, "vision_encoder.visual.ln_post.", "vision_encoder.visual.transformer.");
+    snprintf(a, sizeof a, "vision_encoder.visual.transformer.resblocks.%d.", cfg->vision_layers - 1);
+    check_before(&r, a, "vision_encoder.visual.transformer.resblocks.0.");
+    check_before(&r, "vision_encoder.visual.transformer.resblocks.0.", "language_encoder.embeddings.");
+    check_before(&r, "vision_encoder.visual.transformer.resblocks.0.", "vision_encoder.visual.conv1.");
+    /* inside a layer, output first: the FFN's output LayerNorm before the attention's query */
+    T_CHECK(rank_of(&r, "multi_modal_language_layers.0.output.LayerNorm.weight") <
+                rank_of(&r, "multi_modal_language_layers.0.attention.self.query.weight"),
+            "fusion layer 0: output before attention");
+    T_CHECK(rank_of(&r, "vision_encoder.visual.conv1.weight") > rank_of(&r, "vision_encoder.visual.ln_post.weight"),
+            "conv1 last-ish, after ln_post");
+
+    /* the one group-name table */
+    for (int g = 0; g < M3AE_N_OPT_GROUPS; g++)
+        for (int h = g + 1; h < M3AE_N_OPT_GROUPS; h++)
+            T_CHECK(strcmp(m3ae_group_name(g), m3ae_group_name(h)), "group names %d and %d differ", g, h);
+    for (int i = 0; i < r.n; i++)
+        T_CHECK(m3ae_param_group_name(&r.p[i]) == m3ae_group_name(m3ae_param_group_index(&r.p[i])),
+                "%s: group name from the one table", r.p[i].name);
+    m3ae_registry_free(&r);
+}
+
+/* Initial values by rule (statistics on the tiny model) and keyed by name: a registry with an extra
+ * tensor inserted in the middle gives every common tensor the same values. */
+static void check_init(const m3ae_config *cfg) {
+    m3ae_registry r, x;
+    m3ae_registry_build(&r, cfg);
+    m3ae_registry_build(&x, cfg);
+    /* x: a hypothetical head's tensor inserted at the middle, the arena laid out again */
+    const int mid = x.n / 2;
+    m3ae_param *grown = realloc(x.p, (size_t)(x.n + 1) * sizeof *grown);
+    T_CHECK(grown != NULL, "realloc");
+    if (!grown) return;
+    x.p = grown;
+    memmove(&x.p[mid + 1], &x.p[mid], (size_t)(x.n - mid) * sizeof *x.p);
+    m3ae_param extra = x.p[mid];
+    snprintf(extra.name, sizeof extra.name, "vqa_head.inserted.weight");
+    extra.init = M3AE_INIT_NORMAL;
+    x.p[mid] = extra;
+    x.n++;
+    x.arena_floats = 0;
+    for (int i = 0; i < x.n; i++) {
+        x.p[i].offset = x.arena_floats;
+        x.arena_floats += (x.p[i].numel + 15) / 16 * 16;
+    }
+    float *ar = calloc(r.arena_floats, sizeof(float)), *ax = calloc(x.arena_floats, sizeof(float));
+    float *ar2 = calloc(r.arena_floats, sizeof(float));
+    T_CHECK(ar && ax && ar2, "calloc");
+    if (!ar || !ax || !ar2) return;
+    m3ae_init_arena(&r, cfg, 42, ar);
+    m3ae_init_arena(&x, cfg, 42, ax);
+    m3ae_init_arena(&r, cfg, 43, ar2);
+    int same = 0, differs_by_seed = 0, random_tensors = 0;
+    for (int i = 0; i < r.n; i++) {
+        const m3ae_param *p = &r.p[i];
+        const float *v = ar + p->offset, *w = ax + x.p[m3ae_registry_find(&x, p->name)].offset;
+        same += !memcmp(v, w, p->numel * sizeof(float));
+        if (p->init == M3AE_INIT_NORMAL || p->init == M3AE_INIT_XAVIER_UNIFORM || p->init == M3AE_INIT_NORMAL_WIDTH) {
+            random_tensors++;
+            differs_by_seed += memcmp(v, ar2 + p->offset, p->numel * sizeof(float)) != 0;
+        }
+        /* the rule's values */
+        double sum = 0, sq = 0, mx = 0;
+        for (size_t k = 0; k < p->numel; k++) {
+            sum += v[k];
+            sq += (double)v[k] * v[k];
+            if (fabs(v[k]) > mx) mx = fabs(v[k]);
+        }
+        const double rms = sqrt(sq / (double)p->numel);
+        switch (p->init) {
+        case M3AE_INIT_ZEROS: T_CHECK(mx == 0, "%s: zeros", p->name); break;
+        case M3AE_INIT_ONES: T_CHECK(sum == (double)p->numel && mx == 1, "%s: ones", p->name); break;
+        case M3AE_INIT_NORMAL:
+            if (p->numel >= 1000) T_CLOSE(rms, 0.02, 0, 0.1, "%s: rms %.4f, std 0.02", p->name, rms);
+            break;
+        case M3AE_INIT_NORMAL_WIDTH:
+            if (p->numel >= 200)
+                T_CLOSE(rms, 1.0 / sqrt((double)cfg->vision_width), 0, 0.15, "%s: rms %.4f, std width^-1/2", p->name,
+                        rms);
+            break;
+        case M3AE_INIT_XAVIER_UNIFORM: {
+            const double bound = sqrt(6.0 / (double)(p->shape[0] + p->shape[1]));
+            T_CHECK(mx <= bound && mx > 0.9 * bound, "%s: max %.4f in the xavier bound %.4f", p->name, mx, bound);
+            break;
+        }
+        case M3AE_INIT_SINCOS: {
+            float *t = malloc(p->numel * sizeof(float));
+            T_CHECK(t != NULL, "malloc");
+            if (t) {
+                m3ae_sincos_2d(t, cfg->mim_decoder_hidden_size, m3ae_cfg_grid(cfg));
+                T_CHECK(!memcmp(t, v, p->numel * sizeof(float)), "%s: the sin-cos table", p->name);
+                free(t);
+            }
+            break;
+        }
+        default: T_CHECK(0, "%s: unknown rule", p->name);
+        }
+    }
+    T_CHECK(same == r.n, "inserting a tensor changed %d of %d other tensors' initial values", r.n - same, r.n);
+    T_CHECK(differs_by_seed == random_tensors, "the seed changes every random tensor (%d of %d)", differs_by_seed,
+            random_tensors);
+    /* two random tensors of one shape and rule get different values (the name keys the stream) */
+    const m3ae_param *q = get(&r, "multi_modal_language_layers.0.attention.self.query.weight");
+    const m3ae_param *k = get(&r, "multi_modal_language_layers.0.attention.self.key.weight");
+    if (q && k) T_CHECK(memcmp(ar + q->offset, ar + k->offset, q->numel * sizeof(float)), "query and key differ");
+    free(ar);
+    free(ax);
+    free(ar2);
+    m3ae_registry_free(&r);
+    m3ae_registry_free(&x);
 }
 
 int main(void) {
@@ -132,5 +352,12 @@ int main(void) {
     T_CHECK(m3ae_config_set(&cfg, "objective", "joint", &err) == 0 && cfg.objective == M3AE_OBJECTIVE_JOINT,
             "objective joint");
     T_CHECK(cfg.vocab_size == 1000 && cfg.max_position_embeddings == 18 && cfg.text_width == 40, "tiny values");
+
+    /* registry facts on base (6 fusion layers) and tiny; initial values on tiny */
+    T_CHECK(m3ae_config_preset(&cfg, "base", &err) == 0, "base preset");
+    check_facts(&cfg);
+    T_CHECK(m3ae_config_preset(&cfg, "tiny", &err) == 0, "tiny preset");
+    check_facts(&cfg);
+    check_init(&cfg);
     return t_done("test_model_registry");
 }
