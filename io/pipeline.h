@@ -32,7 +32,7 @@ typedef struct m3ae_pipeline_worker m3ae_pipeline_worker;
  * The view is valid until the worker's next read. Returns 0, or -1 with err. */
 int m3ae_pipeline_read(m3ae_pipeline_worker *w, uint64_t sample, m3ae_record_view *v, uint32_t *caption,
                        m3ae_error *err);
-/* The sampler's scratch of this thread (scratch_bytes of m3ae_sampler, 64-byte aligned). */
+/* The sampler's scratch of this thread (scratch_bytes of m3ae_sampler, malloc-aligned). */
 void *m3ae_pipeline_worker_scratch(m3ae_pipeline_worker *w);
 /* Samples in the dataset (for draws of another sample, e.g. the ITM wrong image). */
 uint64_t m3ae_pipeline_worker_num_samples(const m3ae_pipeline_worker *w);
