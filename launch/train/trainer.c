@@ -30,6 +30,7 @@ typedef struct {
     m3ae_adamw_config opt;
     int64_t accum;
     const void **leased; /* (accum) the step's micro-batches */
+    m3ae_metric_set val_set; /* validation accumulators */
     FILE *metrics;
 } run;
 
@@ -136,8 +137,8 @@ static int64_t restore(run *r, int *code) {
 static void validate(run *r, int64_t done) {
     const m3ae_task *t = r->task;
     m3ae_error err;
-    m3ae_metric_set vs;
-    m3ae_metric_set_init(&vs, t->val_metrics, t->n_val_metrics);
+    m3ae_metric_set *vs = &r->val_set;
+    m3ae_metric_set_zero(vs);
     m3ae_model_set_train(r->model, 0, (uint64_t)r->cfg->seed);
     if (t->set_state(r->val, 0, 0, &err) != 0) M3AE_FATAL(M3AE_EXIT_DATA, "%s", err.msg);
     for (int64_t i = 0; i < r->cfg->val_batches; i++) {
@@ -146,18 +147,16 @@ static void validate(run *r, int64_t done) {
         m3ae_batch b = t->model_batch(mb, (uint64_t)done, NULL);
         m3ae_losses l;
         run_passes(r, &b, 0, &l);
-        t->observe(&l, mb, 1, vs.num, vs.den);
+        t->observe(&l, mb, 1, vs->num, vs->den);
         t->release(r->val, mb);
     }
-    m3ae_metric_set_reduce_ranks(&vs);
-    double *v = m3ae_alloc((size_t)vs.n * sizeof(double) + 1, "validation metrics");
-    m3ae_metric_set_values(&vs, v);
+    m3ae_metric_set_reduce_ranks(vs);
+    double v[M3AE_TASK_MAX_METRICS];
+    m3ae_metric_set_values(vs, v);
     if (r->rank == 0) {
-        m3ae_metrics_print_val(stdout, done, vs.defs, vs.n, v);
-        m3ae_metrics_json_val(r->metrics, done, vs.defs, vs.n, v);
+        m3ae_metrics_print_val(stdout, done, vs->defs, vs->n, v);
+        m3ae_metrics_json_val(r->metrics, done, vs->defs, vs->n, v);
     }
-    m3ae_free(v);
-    m3ae_metric_set_free(&vs);
     m3ae_model_set_train(r->model, 1, (uint64_t)r->cfg->seed);
 }
 
@@ -231,7 +230,7 @@ static int train(run *r, int64_t start) {
     m3ae_metric_set interval, stepm; /* over the log interval; over one step */
     m3ae_metric_set_init(&interval, t->train_metrics, t->n_train_metrics);
     m3ae_metric_set_init(&stepm, t->train_metrics, t->n_train_metrics);
-    double *values = m3ae_alloc((size_t)t->n_train_metrics * sizeof(double) + 1, "train metrics");
+    double values[M3AE_TASK_MAX_METRICS];
     int code = 0;
     for (int64_t step = start; step < c->max_steps; step++) {
         m3ae_model_zero_grads(r->model);
@@ -293,7 +292,6 @@ static int train(run *r, int64_t start) {
             break;
         }
     }
-    m3ae_free(values);
     m3ae_metric_set_free(&interval);
     m3ae_metric_set_free(&stepm);
     if (code || done < 0) return code;
@@ -322,8 +320,10 @@ static m3ae_adamw_config optimizer_config(const m3ae_train_config *c) {
 
 int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const m3ae_trainer_paths *paths, int rank,
                      int world) {
-    M3AE_CHECK(task->n_denoms <= M3AE_TASK_MAX_DENOMS, M3AE_EXIT_FAIL, "task %s asks for %d loss denominators",
-               task->name, task->n_denoms);
+    M3AE_CHECK(task->n_denoms <= M3AE_TASK_MAX_DENOMS && task->n_train_metrics <= M3AE_TASK_MAX_METRICS &&
+                   task->n_val_metrics <= M3AE_TASK_MAX_METRICS, M3AE_EXIT_FAIL,
+               "task %s has %d loss denominators, %d + %d metrics: more than the trainer holds", task->name,
+               task->n_denoms, task->n_train_metrics, task->n_val_metrics);
     run r;
     memset(&r, 0, sizeof r);
     r.task = task, r.cfg = cfg, r.paths = paths, r.rank = rank, r.world = world;
@@ -351,6 +351,7 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
     r.exp_avg = m3ae_alloc(r.reg->arena_floats * sizeof(float), "AdamW first moments");
     r.exp_avg_sq = m3ae_alloc(r.reg->arena_floats * sizeof(float), "AdamW second moments");
     r.leased = m3ae_alloc((size_t)r.accum * sizeof *r.leased, "the step's micro-batches");
+    m3ae_metric_set_init(&r.val_set, task->val_metrics, task->n_val_metrics);
 
     int64_t start = restore(&r, &code);
     if (code) goto out;
@@ -372,6 +373,7 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
 out:
     if (r.metrics) fclose(r.metrics);
     m3ae_free(r.leased);
+    if (r.val_set.num) m3ae_metric_set_free(&r.val_set);
     m3ae_free(r.exp_avg), m3ae_free(r.exp_avg_sq);
     if (r.model) m3ae_model_destroy(r.model);
     if (r.val) task->close(r.val);

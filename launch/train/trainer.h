@@ -18,10 +18,12 @@
 #include "launch/metrics.h"
 #include "launch/train_config.h"
 #include "model/m3ae.h"
-#include "model/tasks/pretrain.h"
+#include "model/tasks/passes.h"
 
-/* The most loss denominators a task may ask for (the pretraining task uses MLM, MIM, ITM). */
+/* The most loss denominators and metrics a task may have (pretraining: 3 and 6), so that the
+ * trainer keeps them in fixed arrays. */
 #define M3AE_TASK_MAX_DENOMS 8
+#define M3AE_TASK_MAX_METRICS 32
 
 /* A task's data source: one dataset folder, read in a fixed order. Micro-batches are LEASED: valid
  * until returned with release (the trainer holds up to the `leases` passed to open at once). */

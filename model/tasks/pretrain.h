@@ -6,12 +6,7 @@
 #define M3AE_MODEL_TASKS_PRETRAIN_H
 
 #include "model/config.h"
-#include "model/m3ae.h"
-
-typedef struct {
-    const m3ae_pass *passes;
-    int n;
-} m3ae_pass_list;
+#include "model/tasks/passes.h"
 
 /* separate: MLM, MIM, ITM (official, spec 2.1); joint: JOINT (masked text and kept patches, both
  * heads), ITM. */
