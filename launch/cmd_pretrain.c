@@ -1,4 +1,5 @@
-/* m3ae pretrain: command-line front of launch/pretrain.c. */
+/* m3ae pretrain: the command line; launch/pretrain.c runs the trainer (launch/train/) with the
+ * pretraining task. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

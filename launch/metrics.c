@@ -3,8 +3,10 @@
 #include <math.h>
 #include <time.h>
 
-#include "common/sys.h"
+#include "common/arena.h"
 #include "common/error.h"
+#include "common/sys.h"
+#include "dist/dist.h"
 
 double m3ae_measure_gemm_gflops(const m3ae_ops *ops) {
     const int n = 1024;
@@ -30,41 +32,94 @@ const char *m3ae_format_duration(double s, char *buf, int n) {
     return buf;
 }
 
-void m3ae_metrics_print_header(FILE *f) {
-    fprintf(f, "%-13s %5s %7s %7s %7s %7s %7s %7s %9s %7s %8s %6s %7s\n", "step", "epoch", "loss", "mlm", "mim", "itm",
-            "mlm_acc", "itm_acc", "lr", "gnorm", "sample/s", "MFU", "ETA");
+/* ------------------------------------------------------------------ named scalars */
+
+void m3ae_metric_set_init(m3ae_metric_set *s, const m3ae_metric_def *defs, int n) {
+    s->defs = defs, s->n = n;
+    /* one block: num then den, so that one collective sums both */
+    s->num = m3ae_alloc(2 * (size_t)(n > 0 ? n : 1) * sizeof(double), "metric accumulators");
+    s->den = s->num + n;
+    m3ae_metric_set_zero(s);
+}
+
+void m3ae_metric_set_free(m3ae_metric_set *s) {
+    m3ae_free(s->num);
+    s->num = s->den = NULL;
+}
+
+void m3ae_metric_set_zero(m3ae_metric_set *s) {
+    for (int i = 0; i < 2 * s->n; i++) s->num[i] = 0;
+}
+
+void m3ae_metric_set_add(m3ae_metric_set *s, const m3ae_metric_set *t) {
+    for (int i = 0; i < s->n; i++) s->num[i] += t->num[i], s->den[i] += t->den[i];
+}
+
+void m3ae_metric_set_count_step(m3ae_metric_set *s) {
+    for (int i = 0; i < s->n; i++)
+        if (s->defs[i].reduce != M3AE_METRIC_RATIO) s->den[i] += 1;
+}
+
+void m3ae_metric_set_reduce_ranks(m3ae_metric_set *s) { m3ae_dist_sum_doubles(s->num, 2 * s->n); }
+
+void m3ae_metric_set_values(const m3ae_metric_set *s, double *v) {
+    for (int i = 0; i < s->n; i++) {
+        const m3ae_metric_def *d = &s->defs[i];
+        double num = s->num[i];
+        if (d->reduce == M3AE_METRIC_TOTAL) {
+            /* summed before the division, as (mlm + mim + itm) / steps */
+            num = 0;
+            for (int j = 0; j < s->n; j++)
+                if (s->defs[j].reduce == M3AE_METRIC_STEP_MEAN) num += s->num[j];
+        }
+        v[i] = d->reduce == M3AE_METRIC_RATIO ? num / fmax(1, s->den[i]) : num / s->den[i];
+    }
+}
+
+/* ------------------------------------------------------------------ printing */
+
+void m3ae_metrics_print_header(FILE *f, const m3ae_metric_def *defs, int n) {
+    fprintf(f, "%-13s %5s", "step", "epoch");
+    for (int i = 0; i < n; i++)
+        if (defs[i].column) fprintf(f, " %7s", defs[i].column);
+    fprintf(f, " %9s %7s %8s %6s %7s\n", "lr", "gnorm", "sample/s", "MFU", "ETA");
     fflush(f);
 }
 
-void m3ae_metrics_print(FILE *f, const m3ae_step_metrics *m) {
+void m3ae_metrics_print(FILE *f, const m3ae_step_metrics *m, const m3ae_metric_def *defs, int n, const double *v) {
     char step[32], eta[16];
     snprintf(step, sizeof step, "%lld/%lld", (long long)m->step, (long long)m->max_steps);
-    fprintf(f, "%-13s %5llu %7.4f %7.4f %7.4f %7.4f %7.4f %7.4f %9.3e %7.3f %8.1f %5.1f%% %7s\n", step,
-            (unsigned long long)m->epoch, m->loss, m->mlm_loss, m->mim_loss, m->itm_loss, m->mlm_acc, m->itm_acc, m->lr,
-            m->grad_norm, m->samples_per_s, 100.0 * m->mfu, m3ae_format_duration(m->eta_s, eta, sizeof eta));
+    fprintf(f, "%-13s %5llu", step, (unsigned long long)m->epoch);
+    for (int i = 0; i < n; i++)
+        if (defs[i].column) fprintf(f, " %7.4f", v[i]);
+    fprintf(f, " %9.3e %7.3f %8.1f %5.1f%% %7s\n", m->lr, m->grad_norm, m->samples_per_s, 100.0 * m->mfu,
+            m3ae_format_duration(m->eta_s, eta, sizeof eta));
     fflush(f);
 }
 
-void m3ae_metrics_json(FILE *f, const m3ae_step_metrics *m) {
-    fprintf(f,
-            "{\"split\": \"train\", \"step\": %lld, \"epoch\": %llu, \"loss\": %.6g, \"mlm_loss\": %.6g, \"mim_loss\": %.6g, "
-            "\"itm_loss\": %.6g, \"mlm_acc\": %.6g, \"itm_acc\": %.6g, \"lr\": %.6g, \"grad_norm\": %.6g, "
-            "\"samples_per_s\": %.6g, \"mfu\": %.6g, \"eta_s\": %.1f}\n",
-            (long long)m->step, (unsigned long long)m->epoch, m->loss, m->mlm_loss, m->mim_loss, m->itm_loss, m->mlm_acc,
-            m->itm_acc, m->lr, m->grad_norm, m->samples_per_s, m->mfu, isfinite(m->eta_s) ? m->eta_s : -1.0);
+void m3ae_metrics_json(FILE *f, const m3ae_step_metrics *m, const m3ae_metric_def *defs, int n, const double *v) {
+    fprintf(f, "{\"split\": \"train\", \"step\": %lld, \"epoch\": %llu", (long long)m->step, (unsigned long long)m->epoch);
+    for (int i = 0; i < n; i++) fprintf(f, ", \"%s\": %.6g", defs[i].name, v[i]);
+    fprintf(f, ", \"lr\": %.6g, \"grad_norm\": %.6g, \"samples_per_s\": %.6g, \"mfu\": %.6g, \"eta_s\": %.1f}\n", m->lr,
+            m->grad_norm, m->samples_per_s, m->mfu, isfinite(m->eta_s) ? m->eta_s : -1.0);
     fflush(f);
 }
 
-void m3ae_metrics_print_val(FILE *f, const m3ae_val_metrics *v) {
-    fprintf(f, "validation at step %lld: mlm_acc %.4f  itm_acc %.4f  mim_loss %.4f  (mlm_loss %.4f, itm_loss %.4f)\n",
-            (long long)v->step, v->mlm_acc, v->itm_acc, v->mim_loss, v->mlm_loss, v->itm_loss);
+void m3ae_metrics_print_val(FILE *f, int64_t step, const m3ae_metric_def *defs, int n, const double *v) {
+    fprintf(f, "validation at step %lld:", (long long)step);
+    const char *sep = " ";
+    for (int i = 0; i < n; i++)
+        if (!defs[i].secondary) fprintf(f, "%s%s %.4f", sep, defs[i].name, v[i]), sep = "  ";
+    sep = "  (";
+    for (int i = 0; i < n; i++)
+        if (defs[i].secondary) fprintf(f, "%s%s %.4f", sep, defs[i].name, v[i]), sep = ", ";
+    fprintf(f, "%s\n", sep[0] == ',' ? ")" : "");
     fflush(f);
 }
 
-void m3ae_metrics_json_val(FILE *f, const m3ae_val_metrics *v) {
-    fprintf(f,
-            "{\"split\": \"val\", \"step\": %lld, \"val_mlm_acc\": %.6g, \"val_itm_acc\": %.6g, \"val_mim_loss\": %.6g, "
-            "\"val_mlm_loss\": %.6g, \"val_itm_loss\": %.6g}\n",
-            (long long)v->step, v->mlm_acc, v->itm_acc, v->mim_loss, v->mlm_loss, v->itm_loss);
+void m3ae_metrics_json_val(FILE *f, int64_t step, const m3ae_metric_def *defs, int n, const double *v) {
+    fprintf(f, "{\"split\": \"val\", \"step\": %lld", (long long)step);
+    for (int i = 0; i < n; i++) fprintf(f, ", \"val_%s\": %.6g", defs[i].name, v[i]);
+    fprintf(f, "}\n");
     fflush(f);
 }

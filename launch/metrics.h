@@ -1,5 +1,8 @@
-/* Training metrics: one line per log step on rank 0 and the same numbers as JSON lines in
- * RUN_DIR/metrics.jsonl; MFU from the registry's FLOP model against a device peak. */
+/* Training metrics as named scalars. A task names its metrics (m3ae_metric_def) and says how each
+ * reduces; the trainer accumulates them over micro-batches, ranks and the log interval and prints
+ * what the task names: one line per log step on rank 0, the same numbers as JSON lines in
+ * RUN_DIR/metrics.jsonl, and a validation line. The trainer's own columns (step, epoch, lr, gradient
+ * norm, speed, MFU, ETA) are fixed; MFU is from the model's FLOP model against a device peak. */
 #ifndef M3AE_LAUNCH_METRICS_H
 #define M3AE_LAUNCH_METRICS_H
 
@@ -8,29 +11,64 @@
 
 #include "model/ops.h"
 
+typedef enum {
+    /* A value that is already a global mean per step (a loss normalised by global counts: summed over
+     * ranks and micro-batches it is the step's loss), averaged over the steps of a log interval. */
+    M3AE_METRIC_STEP_MEAN,
+    /* sum of numerators / max(1, sum of denominators) over everything (accuracies; validation
+     * losses as loss * count over count). */
+    M3AE_METRIC_RATIO,
+    /* The sum of the set's STEP_MEAN metrics (in their order), averaged like them: the total loss.
+     * Observers leave it at zero. */
+    M3AE_METRIC_TOTAL,
+} m3ae_metric_reduce;
+
+typedef struct {
+    const char *name;  /* JSON key (validation prefixes "val_") */
+    const char *column; /* log-line column header (7 wide, %7.4f); NULL: JSON only */
+    m3ae_metric_reduce reduce;
+    int secondary; /* validation line: printed in the parenthesis after the main ones */
+} m3ae_metric_def;
+
+/* Accumulators of one set of metrics: num[i], den[i] for defs[i]. */
+typedef struct {
+    const m3ae_metric_def *defs;
+    int n;
+    double *num, *den;
+} m3ae_metric_set;
+
+/* Allocates zeroed accumulators (fatal when out of memory). */
+void m3ae_metric_set_init(m3ae_metric_set *s, const m3ae_metric_def *defs, int n);
+void m3ae_metric_set_free(m3ae_metric_set *s);
+void m3ae_metric_set_zero(m3ae_metric_set *s);
+/* s += t (same defs). */
+void m3ae_metric_set_add(m3ae_metric_set *s, const m3ae_metric_set *t);
+/* Marks one step for the STEP_MEAN / TOTAL metrics (their denominator counts steps). */
+void m3ae_metric_set_count_step(m3ae_metric_set *s);
+/* Sums the accumulators over ranks (one collective: every rank calls it). */
+void m3ae_metric_set_reduce_ranks(m3ae_metric_set *s);
+/* The reduced values (n of them) in defs order. */
+void m3ae_metric_set_values(const m3ae_metric_set *s, double *values);
+
+/* The trainer's columns of one log step. */
 typedef struct {
     int64_t step, max_steps;
     uint64_t epoch;
-    double loss, mlm_loss, mim_loss, itm_loss;
-    double mlm_acc, itm_acc;
     double lr, grad_norm;
     double samples_per_s, mfu, eta_s;
 } m3ae_step_metrics;
-
-typedef struct {
-    int64_t step;
-    double mlm_acc, itm_acc, mim_loss, mlm_loss, itm_loss;
-} m3ae_val_metrics;
 
 /* Single-precision GEMM rate of this process's compute (GFLOP/s), measured with ops->gemm on a
  * 1024^3 product: the "peak" for MFU on CPUs. */
 double m3ae_measure_gemm_gflops(const m3ae_ops *ops);
 
-void m3ae_metrics_print_header(FILE *f);
-void m3ae_metrics_print(FILE *f, const m3ae_step_metrics *m);
-void m3ae_metrics_json(FILE *f, const m3ae_step_metrics *m);
-void m3ae_metrics_print_val(FILE *f, const m3ae_val_metrics *v);
-void m3ae_metrics_json_val(FILE *f, const m3ae_val_metrics *v);
+/* The log line: step, epoch, the task's columns (values in defs order), then lr .. ETA. */
+void m3ae_metrics_print_header(FILE *f, const m3ae_metric_def *defs, int n);
+void m3ae_metrics_print(FILE *f, const m3ae_step_metrics *m, const m3ae_metric_def *defs, int n, const double *values);
+void m3ae_metrics_json(FILE *f, const m3ae_step_metrics *m, const m3ae_metric_def *defs, int n, const double *values);
+/* "validation at step S: a 0.1234  b 0.5678  (c 0.9, d 1.0)" and {"split": "val", "val_a": ...} */
+void m3ae_metrics_print_val(FILE *f, int64_t step, const m3ae_metric_def *defs, int n, const double *values);
+void m3ae_metrics_json_val(FILE *f, int64_t step, const m3ae_metric_def *defs, int n, const double *values);
 /* "1h02m" */
 const char *m3ae_format_duration(double seconds, char *buf, int n);
 

@@ -1,0 +1,139 @@
+/* The pretraining sampler (io/samplers/pretrain.h): record -> transform -> tokens -> masks. */
+#include "io/samplers/pretrain.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/facts.h"
+#include "common/rng.h"
+#include "io/image.h"
+#include "io/image_transform.h"
+#include "io/masks.h"
+
+int m3ae_pretrain_sampler_init(m3ae_pretrain_sampler *s, const m3ae_pretrain_sampler_config *cfg, m3ae_error *err) {
+    const m3ae_pretrain_sampler_config *c = cfg;
+    if (!c->tokenizer || c->image_size < 1 || c->patch_size < 1 || c->image_size % c->patch_size ||
+        c->max_text_len < 2 || !(c->mim_ratio >= 0 && c->mim_ratio < 1) || !(c->mlm_prob > 0 && c->mlm_prob <= 1))
+        return m3ae_error_set(err, "bad pretraining sampler configuration (image %d/patch %d, text %d, mim %g, mlm %g)",
+                              c->image_size, c->patch_size, c->max_text_len, c->mim_ratio, (double)c->mlm_prob);
+    memset(s, 0, sizeof *s);
+    s->cfg = *cfg;
+    s->vocab = m3ae_tokenizer_vocab_size(c->tokenizer);
+    s->mask_id = m3ae_tokenizer_token_id(c->tokenizer, "<mask>");
+    if (s->mask_id < 0) s->mask_id = m3ae_token_mask_id(s->vocab);
+    int g = c->image_size / c->patch_size;
+    s->N = g * g;
+    s->keep = m3ae_mim_keep_count(s->N, c->mim_ratio);
+    return 0;
+}
+
+static void *batch_alloc(void *ctx, int B) {
+    const m3ae_pretrain_sampler *s = ctx;
+    const int S = s->cfg.image_size, L = s->cfg.max_text_len, N = s->N;
+    m3ae_pretrain_batch *b = m3ae_alloc(sizeof *b, "pretraining batch");
+    b->B = B, b->S = S, b->L = L, b->N = N;
+    b->mim_keep = s->keep;
+    size_t img = (size_t)B * 3 * S * S;
+    b->images = m3ae_alloc(img * sizeof(float), "loader images (B,3,S,S)");
+    b->itm_images = m3ae_alloc(img * sizeof(float), "loader ITM images (B,3,S,S)");
+    b->text_ids = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader text ids (B,L)");
+    b->text_masks = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader text masks (B,L)");
+    b->mlm_ids = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader MLM ids (B,L)");
+    b->mlm_labels = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader MLM labels (B,L)");
+    b->mim_noise = m3ae_alloc((size_t)B * N * sizeof(float), "loader MIM noise (B,N)");
+    b->mim_ids_shuffle = m3ae_alloc((size_t)B * N * sizeof(int32_t), "loader MIM ids (B,N)");
+    b->itm_labels = m3ae_alloc((size_t)B * sizeof(int32_t), "loader ITM labels (B)");
+    b->sample_ids = m3ae_alloc((size_t)B * sizeof(int64_t), "loader sample ids (B)");
+    b->itm_wrong_ids = m3ae_alloc((size_t)B * sizeof(int64_t), "loader ITM ids (B)");
+    return b;
+}
+
+static void batch_free(void *ctx, void *batch) {
+    (void)ctx;
+    m3ae_pretrain_batch *b = batch;
+    void *p[] = {b->images,          b->itm_images, b->text_ids,   b->text_masks, b->mlm_ids,      b->mlm_labels,
+                 b->mim_noise,       b->mim_ids_shuffle, b->itm_labels, b->sample_ids, b->itm_wrong_ids};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++) m3ae_free(p[i]);
+    m3ae_free(b);
+}
+
+static int transform(const m3ae_pretrain_sampler *s, const m3ae_record_view *v, uint64_t epoch, uint64_t sample,
+                     float *out, m3ae_error *err) {
+    m3ae_image img = {.width = (int)v->width, .height = (int)v->height, .rgb = (uint8_t *)v->pixels};
+    uint8_t *rgb = NULL;
+    if (v->channels == 1) { /* grey records: replicate */
+        size_t n = (size_t)v->width * v->height;
+        rgb = malloc(3 * n);
+        if (!rgb) return m3ae_error_set(err, "out of memory");
+        for (size_t i = 0; i < n; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = v->pixels[i];
+        img.rgb = rgb;
+    }
+    int rc;
+    if (s->cfg.random_crop) {
+        m3ae_rng r = m3ae_rng_make(s->cfg.seed, M3AE_RNG_CROP, epoch, sample);
+        rc = m3ae_transform_clip_resizedcrop(&img, s->cfg.image_size, &r, out, err);
+    } else {
+        rc = m3ae_transform_clip(&img, s->cfg.image_size, out, err);
+    }
+    free(rgb);
+    return rc;
+}
+
+static int build(void *ctx, m3ae_pipeline_worker *w, void *batch, int i, uint64_t epoch, uint64_t g, m3ae_error *err) {
+    const m3ae_pretrain_sampler *s = ctx;
+    m3ae_pretrain_batch *b = batch;
+    const int S = b->S, L = b->L, N = b->N;
+    const size_t img_n = (size_t)3 * S * S;
+    int32_t *ids_tmp = m3ae_pipeline_worker_scratch(w); /* (L) */
+    b->sample_ids[i] = (int64_t)g;
+    m3ae_record_view v;
+    uint32_t c;
+    if (m3ae_pipeline_read(w, g, &v, &c, err)) return -1;
+    if (transform(s, &v, epoch, g, b->images + img_n * i, err)) return -1;
+    uint32_t tl;
+    const char *text = m3ae_record_caption(&v, c, &tl);
+    int n = m3ae_tokenizer_encode(s->cfg.tokenizer, text, tl, ids_tmp, L, L, 1);
+    if (n < 0)
+        return m3ae_error_set(err, "sample %" PRIu64 " (%.*s): the tokenizer failed", g, (int)v.image_id_len,
+                              v.image_id);
+    int32_t *ids = b->text_ids + (size_t)L * i, *mask = b->text_masks + (size_t)L * i;
+    for (int p = 0; p < L; p++) {
+        ids[p] = ids_tmp[p];
+        mask[p] = p < n ? 1 : 0;
+    }
+    m3ae_mlm_mask(s->cfg.seed, epoch, g, ids, L, s->vocab, s->mask_id, s->cfg.mlm_prob, s->cfg.mlm_mode,
+                  b->mlm_ids + (size_t)L * i, b->mlm_labels + (size_t)L * i, NULL);
+    m3ae_mim_noise(s->cfg.seed, epoch, g, N, b->mim_noise + (size_t)N * i, b->mim_ids_shuffle + (size_t)N * i);
+    uint64_t wrong;
+    m3ae_itm_draw(s->cfg.seed, epoch, g, m3ae_pipeline_worker_num_samples(w), &b->itm_labels[i], &wrong);
+    b->itm_wrong_ids[i] = (int64_t)wrong;
+    float *itm = b->itm_images + img_n * i;
+    if (b->itm_labels[i] == 1) {
+        memcpy(itm, b->images + img_n * i, img_n * sizeof(float));
+    } else {
+        if (m3ae_pipeline_read(w, wrong, &v, &c, err)) return -1;
+        if (transform(s, &v, epoch, wrong, itm, err)) return -1;
+    }
+    return 0;
+}
+
+static void finish(void *ctx, void *batch, uint64_t epoch, uint64_t position) {
+    (void)ctx;
+    m3ae_pretrain_batch *b = batch;
+    b->epoch = epoch, b->position = position;
+    int64_t mlm = 0;
+    for (size_t k = 0; k < (size_t)b->B * b->L; k++) mlm += b->mlm_labels[k] != M3AE_IGNORE_INDEX;
+    b->n_mlm_masked = mlm;
+    b->n_mim_masked = (int64_t)b->B * (b->N - b->mim_keep);
+}
+
+m3ae_sampler m3ae_pretrain_sampler_table(m3ae_pretrain_sampler *s) {
+    return (m3ae_sampler){.ctx = s,
+                          .scratch_bytes = sizeof(int32_t) * (size_t)s->cfg.max_text_len,
+                          .batch_alloc = batch_alloc,
+                          .batch_free = batch_free,
+                          .build = build,
+                          .finish = finish};
+}

@@ -1,0 +1,180 @@
+/* The pretraining task (launch/train/task_pretrain.h). */
+#include "launch/train/task_pretrain.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/log.h"
+#include "io/manifest.h"
+#include "io/masks.h"
+#include "io/pipeline.h"
+#include "io/samplers/pretrain.h"
+#include "model/tasks/pretrain.h"
+
+struct m3ae_task_source {
+    m3ae_pretrain_sampler sampler; /* the pipeline's sampler ctx points here */
+    m3ae_pipeline *p;
+};
+
+/* The loss denominators, in the order of m3ae_batch's: MLM labelled tokens, MIM removed patches,
+ * ITM pairs. */
+enum { DENOM_MLM, DENOM_MIM, DENOM_ITM, N_DENOMS };
+
+/* Training: losses are normalised by global counts, so the per-step sums are the step's means;
+ * "loss" is their sum. The order is the log line's and metrics.jsonl's. */
+enum { T_LOSS, T_MLM, T_MIM, T_ITM, T_MLM_ACC, T_ITM_ACC, N_TRAIN };
+static const m3ae_metric_def train_metrics[N_TRAIN] = {
+    [T_LOSS] = {"loss", "loss", M3AE_METRIC_TOTAL, 0},
+    [T_MLM] = {"mlm_loss", "mlm", M3AE_METRIC_STEP_MEAN, 0},
+    [T_MIM] = {"mim_loss", "mim", M3AE_METRIC_STEP_MEAN, 0},
+    [T_ITM] = {"itm_loss", "itm", M3AE_METRIC_STEP_MEAN, 0},
+    [T_MLM_ACC] = {"mlm_acc", "mlm_acc", M3AE_METRIC_RATIO, 0},
+    [T_ITM_ACC] = {"itm_acc", "itm_acc", M3AE_METRIC_RATIO, 0},
+};
+
+/* Validation: each batch's losses are its own means, so they are weighted by their counts. */
+enum { V_MLM_ACC, V_ITM_ACC, V_MIM_LOSS, V_MLM_LOSS, V_ITM_LOSS, N_VAL };
+static const m3ae_metric_def val_metrics[N_VAL] = {
+    [V_MLM_ACC] = {"mlm_acc", NULL, M3AE_METRIC_RATIO, 0},
+    [V_ITM_ACC] = {"itm_acc", NULL, M3AE_METRIC_RATIO, 0},
+    [V_MIM_LOSS] = {"mim_loss", NULL, M3AE_METRIC_RATIO, 0},
+    [V_MLM_LOSS] = {"mlm_loss", NULL, M3AE_METRIC_RATIO, 1},
+    [V_ITM_LOSS] = {"itm_loss", NULL, M3AE_METRIC_RATIO, 1},
+};
+
+static m3ae_task_source *source_open(void *ctx, const char *dir, int leases, int rank, int world, m3ae_error *err) {
+    const m3ae_pretrain_task_ctx *t = ctx;
+    const m3ae_train_config *c = t->cfg;
+    m3ae_manifest man;
+    if (m3ae_manifest_read(dir, &man, err) != 0) return NULL;
+    int store = man.store_size;
+    uint64_t samples = man.samples;
+    m3ae_manifest_free(&man);
+    if (samples == 0)
+        return m3ae_error_set(err, "dataset %s holds no samples; convert a corpus with m3ae prep", dir), NULL;
+    if (c->model.image_size > store)
+        m3ae_warn("dataset %s stores images with a shorter side of %d px; image_size = %d upsamples them (re-run m3ae "
+                  "prep with --store-size %d for full resolution)", dir, store, c->model.image_size,
+                  c->model.image_size);
+    m3ae_task_source *s = calloc(1, sizeof *s);
+    if (!s) return m3ae_error_set(err, "out of memory"), NULL;
+    m3ae_pretrain_sampler_config sc = {
+        .tokenizer = t->tok,
+        .image_size = c->model.image_size,
+        .patch_size = c->model.patch_size,
+        .max_text_len = c->model.max_text_len,
+        .mim_ratio = c->model.mim_prob,
+        .mlm_prob = (float)c->model.mlm_prob,
+        .mlm_mode = strcmp(c->mlm_mode, "bernoulli") ? M3AE_MLM_OFFICIAL : M3AE_MLM_BERNOULLI,
+        .random_crop = (int)c->random_crop,
+        .seed = (uint64_t)c->seed,
+    };
+    m3ae_pipeline_config pc = {.data_dir = dir,
+                               .batch_size = (int)c->per_gpu_batchsize,
+                               .seed = (uint64_t)c->seed,
+                               .rank = rank,
+                               .world = world,
+                               .threads = (int)c->loader_threads,
+                               .leases = leases};
+    if (m3ae_pretrain_sampler_init(&s->sampler, &sc, err) != 0) {
+        free(s);
+        return NULL;
+    }
+    m3ae_sampler table = m3ae_pretrain_sampler_table(&s->sampler);
+    s->p = m3ae_pipeline_open(&pc, &table, err);
+    if (!s->p) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void source_close(m3ae_task_source *s) {
+    if (!s) return;
+    m3ae_pipeline_close(s->p);
+    free(s);
+}
+
+static int source_next(m3ae_task_source *s, const void **batch, m3ae_error *err) {
+    void *b;
+    int rc = m3ae_pipeline_lease(s->p, &b, err);
+    *batch = b;
+    return rc;
+}
+
+static void source_release(m3ae_task_source *s, const void *batch) { m3ae_pipeline_release(s->p, batch); }
+static void source_get_state(const m3ae_task_source *s, uint64_t *epoch, uint64_t *position) {
+    m3ae_pipeline_get_state(s->p, epoch, position);
+}
+static int source_set_state(m3ae_task_source *s, uint64_t epoch, uint64_t position, m3ae_error *err) {
+    return m3ae_pipeline_set_state(s->p, epoch, position, err);
+}
+static uint64_t source_num_samples(const m3ae_task_source *s) { return m3ae_pipeline_num_samples(s->p); }
+static uint64_t source_samples_per_rank(const m3ae_task_source *s) { return m3ae_pipeline_samples_per_rank(s->p); }
+static uint64_t source_batches_per_epoch(const m3ae_task_source *s) { return m3ae_pipeline_batches_per_epoch(s->p); }
+
+static void counts(const void *batch, double *c) {
+    const m3ae_pretrain_batch *b = batch;
+    c[DENOM_MLM] = (double)b->n_mlm_masked, c[DENOM_MIM] = (double)b->n_mim_masked, c[DENOM_ITM] = b->B;
+}
+
+/* The leased batch read in place; the global denominators (at least 1 labelled token and patch, so
+ * that a batch without any does not divide by zero), or this batch's own counts (denoms NULL). */
+static m3ae_batch model_batch(const void *batch, uint64_t step, const double *d) {
+    const m3ae_pretrain_batch *s = batch;
+    m3ae_batch b = {.B = s->B,
+                    .images = s->images,
+                    .itm_images = s->itm_images,
+                    .text_ids = s->text_ids,
+                    .text_masks = s->text_masks,
+                    .mlm_ids = s->mlm_ids,
+                    .mlm_labels = s->mlm_labels,
+                    .mim_ids_shuffle = s->mim_ids_shuffle,
+                    .itm_labels = s->itm_labels,
+                    .sample_ids = s->sample_ids,
+                    .step = step,
+                    .mlm_denom = d ? (d[DENOM_MLM] > 1 ? d[DENOM_MLM] : 1) : 0,
+                    .mim_denom = d ? (d[DENOM_MIM] > 1 ? d[DENOM_MIM] : 1) : 0,
+                    .itm_denom = d ? d[DENOM_ITM] : 0};
+    return b;
+}
+
+static void observe(const m3ae_losses *l, const void *batch, int validation, double *num, double *den) {
+    const m3ae_pretrain_batch *b = batch;
+    if (!validation) {
+        num[T_MLM] += l->mlm, num[T_MIM] += l->mim, num[T_ITM] += l->itm;
+        num[T_MLM_ACC] += l->mlm_correct, den[T_MLM_ACC] += l->mlm_count;
+        num[T_ITM_ACC] += l->itm_correct, den[T_ITM_ACC] += b->B;
+        return;
+    }
+    num[V_MLM_LOSS] += l->mlm * l->mlm_count, den[V_MLM_LOSS] += l->mlm_count;
+    num[V_MLM_ACC] += l->mlm_correct, den[V_MLM_ACC] += l->mlm_count;
+    num[V_MIM_LOSS] += l->mim * l->mim_count, den[V_MIM_LOSS] += l->mim_count;
+    num[V_ITM_LOSS] += l->itm * b->B, den[V_ITM_LOSS] += b->B;
+    num[V_ITM_ACC] += l->itm_correct, den[V_ITM_ACC] += b->B;
+}
+
+m3ae_task m3ae_task_pretrain(m3ae_pretrain_task_ctx *ctx) {
+    return (m3ae_task){.name = "pretraining",
+                       .ctx = ctx,
+                       .passes = m3ae_pretrain_passes(ctx->cfg->model.objective),
+                       .train_metrics = train_metrics,
+                       .n_train_metrics = N_TRAIN,
+                       .val_metrics = val_metrics,
+                       .n_val_metrics = N_VAL,
+                       .open = source_open,
+                       .close = source_close,
+                       .next = source_next,
+                       .release = source_release,
+                       .get_state = source_get_state,
+                       .set_state = source_set_state,
+                       .num_samples = source_num_samples,
+                       .samples_per_rank = source_samples_per_rank,
+                       .batches_per_epoch = source_batches_per_epoch,
+                       .n_denoms = N_DENOMS,
+                       .counts = counts,
+                       .model_batch = model_batch,
+                       .observe = observe};
+}
