@@ -1,12 +1,11 @@
 /* Training metrics: one line per log step on rank 0 and the same numbers as JSON lines in
- * RUN_DIR/metrics.jsonl; MFU from the registry's FLOP model against a device peak. */
+ * RUN_DIR/metrics.jsonl; MFU from the registry's FLOP model against a device peak (the GEMM rate
+ * probe is the backend's: m3ae_backend_gemm_gflops in model/backend.h). */
 #ifndef M3AE_LAUNCH_METRICS_H
 #define M3AE_LAUNCH_METRICS_H
 
 #include <stdint.h>
 #include <stdio.h>
-
-#include "model/ops.h"
 
 typedef struct {
     int64_t step, max_steps;
@@ -21,10 +20,6 @@ typedef struct {
     int64_t step;
     double mlm_acc, itm_acc, mim_loss, mlm_loss, itm_loss;
 } m3ae_val_metrics;
-
-/* Single-precision GEMM rate of this process's compute (GFLOP/s), measured with ops->gemm on a
- * 1024^3 product: the "peak" for MFU on CPUs. */
-double m3ae_measure_gemm_gflops(const m3ae_ops *ops);
 
 void m3ae_metrics_print_header(FILE *f);
 void m3ae_metrics_print(FILE *f, const m3ae_step_metrics *m);

@@ -175,6 +175,7 @@ static void validate(run *r, int64_t done) {
         if (m3ae_loader_next(r->val, &lb, &err) != 0) M3AE_FATAL(M3AE_EXIT_DATA, "%s", err.msg);
         micro_copy(mb, lb);
         m3ae_batch b = model_batch(mb, (uint64_t)done, 0, 0, 0);
+        m3ae_model_stage(r->model, &b);
         for (int p = 0; p < 3; p++) m3ae_model_forward(r->model, (m3ae_pass)p, &b);
         m3ae_losses l;
         m3ae_model_last_losses(r->model, &l);
@@ -281,7 +282,7 @@ static int train(run *r, int64_t start) {
     m3ae_error err = {{0}};
     m3ae_flops fl;
     m3ae_flops_compute(&c->model, &fl);
-    double gemm = m3ae_measure_gemm_gflops(m3ae_model_ops(r->model));
+    double gemm = m3ae_backend_gemm_gflops(m3ae_model_backend(r->model));
     double peak = c->peak_tflops > 0 ? c->peak_tflops * 1e12 : gemm * 1e9; /* per rank */
     print_startup(r, gemm, &fl);
     if (r->dist.rank == 0) m3ae_metrics_print_header(stdout);
@@ -306,12 +307,14 @@ static int train(run *r, int64_t start) {
         for (int64_t k = 0; k < r->accum; k++) {
             m3ae_batch b = model_batch(&r->micro[k], (uint64_t)step, fmax(1, counts[0]), fmax(1, counts[1]), counts[2]);
             m3ae_losses l;
+            m3ae_model_stage(r->model, &b);
             m3ae_model_step(r->model, &b, &l);
             stats[0] += l.mlm, stats[1] += l.mim, stats[2] += l.itm;
             stats[3] += l.mlm_correct, stats[4] += l.mlm_count, stats[5] += l.itm_correct, stats[6] += b.B;
         }
         if (r->dist.world > 1) m3ae_dist_allreduce_sum(grads, r->reg->arena_floats);
-        double gnorm = m3ae_adamw_step(&r->opt, r->reg, params, grads, r->exp_avg, r->exp_avg_sq, step);
+        double gnorm = m3ae_adamw_step(m3ae_model_backend(r->model), &r->opt, r->reg, params, grads, r->exp_avg,
+                                       r->exp_avg_sq, step);
         m3ae_dist_sum_doubles(stats, 7);
         for (int i = 0; i < 7; i++) acc[i] += stats[i];
         done = step + 1;
@@ -415,7 +418,10 @@ int m3ae_pretrain_run(const m3ae_pretrain_args *a, int *argc, char ***argv) {
     }
 
     /* model and optimizer state: planned and allocated once */
-    r.model = m3ae_model_create(&r.cfg.model, m3ae_ops_cpu((int)r.cfg.threads), (int)r.cfg.per_gpu_batchsize);
+    m3ae_backend_options bopt = {.threads = (int)r.cfg.threads, .act_dtype = M3AE_DTYPE_F32};
+    m3ae_backend *be = m3ae_backend_open(r.cfg.device, &bopt, &err);
+    if ((code = all_ok(&r, be == NULL, &err, M3AE_EXIT_USAGE))) goto out;
+    r.model = m3ae_model_create(&r.cfg.model, be, (int)r.cfg.per_gpu_batchsize);
     r.reg = m3ae_model_registry(r.model);
     m3ae_model_init_params(r.model, (uint64_t)r.cfg.seed);
     m3ae_model_set_train(r.model, 1, (uint64_t)r.cfg.seed);
@@ -450,7 +456,11 @@ out:
         free(r.micro);
     }
     m3ae_free(r.exp_avg), m3ae_free(r.exp_avg_sq);
-    if (r.model) m3ae_model_destroy(r.model);
+    if (r.model) {
+        m3ae_backend *mbe = m3ae_model_backend(r.model);
+        m3ae_model_destroy(r.model);
+        m3ae_backend_close(mbe);
+    }
     if (r.val) m3ae_loader_close(r.val);
     if (r.train) m3ae_loader_close(r.train);
     if (r.tok) m3ae_tokenizer_free(r.tok);
