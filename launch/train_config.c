@@ -47,7 +47,7 @@ static const train_key keys[] = {
     KI(ckpt_every, 0, 1e12, "steps between checkpoints (0 = only at the end)"),
     KI(keep_last, 0, 1e9, "checkpoints kept (0 = all)"),
     KI(stop_after, 0, 1e12, "stop (with a checkpoint) after this step without changing the schedule (0 = off)"),
-    KS(device, "cpu|cuda: the compute backend"),
+    KS(device, "cpu|cuda"), /* the compute backend (model/backend.h) */
     KI(threads, 0, 1024, "compute threads per rank (0 = OpenMP default)"),
     KD(peak_tflops, 0, 1e6, "peak TFLOP/s of one device for MFU (0 = from the device table)"),
 };
@@ -204,8 +204,6 @@ int64_t m3ae_train_accum(const m3ae_train_config *c, int world) {
 
 int m3ae_train_config_validate(const m3ae_train_config *c, int world, m3ae_error *err) {
     if (m3ae_config_validate(&c->model, err) != 0) return -1;
-    if (strcmp(c->device, "cpu") != 0 && strcmp(c->device, "cuda") != 0)
-        return m3ae_error_set(err, "device = %s: the compute backend is cpu or cuda", c->device);
     int64_t per_step = c->per_gpu_batchsize * world;
     if (c->batch_size % per_step != 0)
         return m3ae_error_set(err,

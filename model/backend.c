@@ -24,8 +24,8 @@ static m3ae_backend *open_cuda(const m3ae_backend_options *opt, m3ae_error *err)
         m3ae_error_set(err, "device=cuda: the CUDA backend is not implemented in this build yet (and CUDA is not "
                             "compiled in: %.*s); use device=cpu", len, devices);
     else if (n == 0)
-        m3ae_error_set(err, "device=cuda: no CUDA device (%.*s), and the CUDA backend is not implemented in this "
-                            "build yet; use device=cpu", len, devices);
+        m3ae_error_set(err, "device=cuda: %.*s; and the CUDA backend is not implemented in this build yet (issue "
+                            "11); use device=cpu", len, devices);
     else
         m3ae_error_set(err, "device=cuda: the CUDA backend is not implemented in this build yet (%d device%s "
                             "visible, device %d requested; issue 11 adds it); use device=cpu",
