@@ -51,14 +51,9 @@ M3AE_CPU_SIMD_CLONES static void softmax_backward_rows(float *S, const float *P,
 
 /* The dropout mask buffers: one (Tq,Tk) slot per thread from the workspace, so the team is at most
  * as large as the slots reserved at planning time (the result does not depend on the team size). */
-int m3ae_cpu_attention_slots(int64_t Tq, int64_t Tk) {
-    int t = omp_get_max_threads();
-    (void)Tq, (void)Tk;
-    return t > 0 ? t : 1;
-}
-
 size_t m3ae_cpu_attention_workspace(int64_t Tq, int64_t Tk, int drop) {
-    return drop ? (size_t)m3ae_cpu_attention_slots(Tq, Tk) * (size_t)Tq * (size_t)Tk * sizeof(float) : 0;
+    const int slots = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1; /* the team at planning time */
+    return drop ? (size_t)slots * (size_t)Tq * (size_t)Tk * sizeof(float) : 0;
 }
 
 static int team_size(m3ae_backend *be, size_t tt, float **ws, const char *what) {

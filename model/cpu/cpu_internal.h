@@ -68,9 +68,9 @@ void m3ae_cpu_dropout_forward(float *y, const float *x, int B, size_t per_row, c
 void m3ae_cpu_dropout_backward(float *dx, const float *dy, int B, size_t per_row, const m3ae_dropout *d);
 
 /* ---- attention (attention.c) ---- */
-/* Workspace of the attention entries: one (Tq,Tk) dropout-mask slot per OpenMP thread (0 without
- * dropout); the team never exceeds the reserved slots. */
-int m3ae_cpu_attention_slots(int64_t Tq, int64_t Tk);
+/* Workspace of the attention entries: one (Tq,Tk) dropout-mask slot per OpenMP thread at planning
+ * time (0 without dropout); a later, larger team is cut to the reserved slots (the result does not
+ * depend on the team size). */
 size_t m3ae_cpu_attention_workspace(int64_t Tq, int64_t Tk, int drop);
 void m3ae_cpu_attention_forward(m3ae_backend *be, float *out, int ldo, float *probs, const float *q, int ldq, const float *k,
                                 int ldk, const float *v, int ldv, const float *key_mask, int B, int Tq, int Tk,

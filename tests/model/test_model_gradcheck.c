@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/facts.h"
 #include "common/rng.h"
 #include "harness.h"
 #include "model/m3ae.h"
@@ -149,6 +150,31 @@ int main(int argc, char **argv) {
     T_CHECK(memcmp(g1, g3, nf * sizeof(float)) == 0, "gradients differ between 1 and 3 threads");
     free(g1);
     free(g3);
+
+    /* nn.Embedding(padding_idx=1): an MLM random replacement that draws <pad> inside a caption gives
+     * no gradient to row 1 of the word or the position table (the staged arrays change: stage again) */
+    int at = -1;
+    for (int i = 0; i < B * L && at < 0; i++)
+        if (labels[i] != -100) at = i;
+    mids[at] = M3AE_TOKEN_PAD;
+    m3ae_model_stage(m, &b);
+    m3ae_model_zero_grads(m);
+    m3ae_losses lp;
+    m3ae_model_step(m, &b, &lp);
+    be->ops->download(be, grad, m3ae_model_grads(m), nf * sizeof(float));
+    static const char *padded[2] = {"language_encoder.embeddings.word_embeddings.weight",
+                                    "language_encoder.embeddings.position_embeddings.weight"};
+    for (int t = 0; t < 2; t++) {
+        const m3ae_param *p = &r->p[m3ae_registry_find(r, padded[t])];
+        const size_t C = (size_t)p->shape[1];
+        double row1 = 0, rest = 0;
+        for (size_t j = 0; j < C; j++) row1 += fabs(grad[p->offset + M3AE_TOKEN_PAD * C + j]);
+        for (size_t j = 0; j < p->numel; j++) rest += fabs(grad[p->offset + j]);
+        T_CHECK(row1 == 0 && rest > 0, "%s: the <pad> row has gradient %.3g (must be 0; the table %.3g)", padded[t],
+                row1, rest);
+    }
+    T_CHECK(lp.mlm_count == ls.mlm_count, "the <pad> replacement is still predicted (%d vs %d)", lp.mlm_count,
+            ls.mlm_count);
 
     free(p0);
     free(grad);

@@ -50,6 +50,19 @@ static void test_embedding(void) {
     ok = 1;
     for (int j = 0; j < C; j++) ok &= dt[2 * C + j] == 0.0f && dt[4 * C + j] == 0.0f;
     T_CHECK(ok, "embedding_backward touched unused rows");
+    /* padding_idx (nn.Embedding(padding_idx=3)): row 3 gets nothing, every other row the same as above */
+    float *dp = malloc(sizeof(float) * V * C);
+    memset(dp, 0, sizeof(float) * V * C);
+    be->ops->embedding_backward(be, dp, c.w, ids, 7, C, 3);
+    int pad_zero = 1, others_same = 1;
+    for (int r = 0; r < V; r++)
+        for (int j = 0; j < C; j++) {
+            if (r == 3) pad_zero &= dp[r * C + j] == 0.0f;
+            else others_same &= dp[r * C + j] == dt[r * C + j] + 0.0f || fabsf(dp[r * C + j] - dt[r * C + j]) < 1e-6f;
+        }
+    T_CHECK(pad_zero, "embedding_backward gave the padding_idx row a gradient");
+    T_CHECK(others_same, "embedding_backward with padding_idx changed the other rows");
+    free(dp);
     free(table), free(y), free(c.w), free(dt), free(dt0);
 }
 
