@@ -425,8 +425,9 @@ int m3ae_pretrain_run(const m3ae_pretrain_args *a, int *argc, char ***argv) {
     r.reg = m3ae_model_registry(r.model);
     m3ae_model_init_params(r.model, (uint64_t)r.cfg.seed);
     m3ae_model_set_train(r.model, 1, (uint64_t)r.cfg.seed);
-    r.exp_avg = m3ae_alloc(r.reg->arena_floats * sizeof(float), "AdamW first moments");
-    r.exp_avg_sq = m3ae_alloc(r.reg->arena_floats * sizeof(float), "AdamW second moments");
+    /* AdamW moments in backend memory (the CPU backend's is host memory, which restore reads into) */
+    r.exp_avg = be->ops->alloc(be, r.reg->arena_floats * sizeof(float), "AdamW first moments");
+    r.exp_avg_sq = be->ops->alloc(be, r.reg->arena_floats * sizeof(float), "AdamW second moments");
     int N = m3ae_cfg_patches(&r.cfg.model);
     r.micro = calloc((size_t)r.accum, sizeof *r.micro);
     for (int64_t k = 0; k < r.accum; k++)
@@ -455,9 +456,10 @@ out:
         for (int64_t k = 0; k < r.accum; k++) micro_free(&r.micro[k]);
         free(r.micro);
     }
-    m3ae_free(r.exp_avg), m3ae_free(r.exp_avg_sq);
     if (r.model) {
         m3ae_backend *mbe = m3ae_model_backend(r.model);
+        if (r.exp_avg) mbe->ops->free(mbe, r.exp_avg);
+        if (r.exp_avg_sq) mbe->ops->free(mbe, r.exp_avg_sq);
         m3ae_model_destroy(r.model);
         m3ae_backend_close(mbe);
     }

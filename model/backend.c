@@ -43,7 +43,7 @@ m3ae_backend *m3ae_backend_open(const char *name, const m3ae_backend_options *op
 void m3ae_backend_close(m3ae_backend *be) {
     if (!be) return;
     if (be->workspace) be->ops->free(be, be->workspace);
-    free(be->ctx); /* the CPU backend has none; a backend with handles frees them before (issue 11) */
+    if (be->ops->release) be->ops->release(be);
     free(be);
 }
 

@@ -102,6 +102,10 @@ struct m3ae_backend {
 };
 
 struct m3ae_backend_ops {
+    /* Releases the private context (handles, streams, events pool); NULL when there is none.
+     * Called by m3ae_backend_close after the workspace is freed. */
+    void (*release)(m3ae_backend *be);
+
     /* ---- memory ---- */
     /* zeroed, 64-byte aligned; fatal error naming `what` on failure */
     void *(*alloc)(m3ae_backend *be, size_t bytes, const char *what);

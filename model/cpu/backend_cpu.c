@@ -182,6 +182,7 @@ static void be_adamw(m3ae_backend *be, float *p, const float *g, float *m, float
 static double be_sq_norm(m3ae_backend *be, const float *x, size_t n) { return (void)be, m3ae_cpu_sq_norm(x, n); }
 
 static const m3ae_backend_ops cpu_ops = {
+    .release = NULL, /* no private context */
     .alloc = be_alloc,
     .free = be_free,
     .is_host = be_is_host,
