@@ -2,7 +2,7 @@
  * dropout on) of a randomly initialised model on random synthetic inputs, after warm-up. Prints
  * ms/step (median over the timed steps, like experiments/bench/pytorch_step.py), samples/s, the achieved GFLOP/s from the FLOP model (spec 7: 3 x forward) and that rate
  * as a fraction of the machine's single-precision GEMM rate, measured at start with a 1024^3 sgemm
- * (launch/metrics.c, the probe the training log's MFU uses). */
+ * (m3ae_backend_gemm_gflops, the probe the training log's MFU uses). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +18,7 @@
 #include "model/config.h"
 #include "model/flops.h"
 #include "model/m3ae.h"
-#include "model/ops.h"
+#include "model/backend.h"
 #include "model/registry.h"
 
 static int cmp_double(const void *a, const void *b) {
@@ -28,14 +28,14 @@ static int cmp_double(const void *a, const void *b) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: m3ae bench step [--config tiny|small|base] [--batch N] [--threads T] [--steps S]\n"
-               "                       [--warmup W]\n\n"
+               "                       [--warmup W] [--device cpu|cuda]\n\n"
                "Times a full M3AE pretraining step (three passes, forward + backward, dropout on) on random\n"
                "inputs. Defaults: --config small --batch 8 --threads 0 (keep OpenMP's setting) --steps 5\n"
-               "--warmup 1.\n");
+               "--warmup 1 --device cpu.\n");
 }
 
 int m3ae_bench_step(int argc, char **argv) {
-    const char *preset = "small";
+    const char *preset = "small", *device = "cpu";
     int batch = 8, threads = 0, steps = 5, warmup = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -54,6 +54,8 @@ int m3ae_bench_step(int argc, char **argv) {
         int numeric = end && *end == '\0' && end != v;
         if (!strcmp(a, "--config"))
             preset = v;
+        else if (!strcmp(a, "--device"))
+            device = v;
         else if (!strcmp(a, "--batch") && numeric && x >= 1 && x <= 4096)
             batch = (int)x;
         else if (!strcmp(a, "--threads") && numeric && x >= 0 && x <= 1024)
@@ -75,10 +77,15 @@ int m3ae_bench_step(int argc, char **argv) {
         fprintf(stderr, "m3ae: error: bench step: %s\n", err.msg);
         return M3AE_EXIT_USAGE;
     }
-    const m3ae_ops *o = m3ae_ops_cpu(threads);
+    m3ae_backend_options bopt = {.threads = threads, .act_dtype = M3AE_DTYPE_F32};
+    m3ae_backend *be = m3ae_backend_open(device, &bopt, &err);
+    if (!be) {
+        fprintf(stderr, "m3ae: error: bench step: %s\n", err.msg);
+        return M3AE_EXIT_USAGE;
+    }
     char cpu[256];
     m3ae_cpu_name(cpu, sizeof cpu);
-    printf("m3ae bench step: config %s, batch %d, threads %d (%s backend)\n", preset, batch, threads, o->name);
+    printf("m3ae bench step: config %s, batch %d, threads %d (%s backend)\n", preset, batch, threads, be->name);
     double load = -1;
     FILE *lf = fopen("/proc/loadavg", "r");
     if (lf) {
@@ -91,10 +98,10 @@ int m3ae_bench_step(int argc, char **argv) {
         printf("note: the machine is busy (load %.1f > %ld CPUs); OpenMP's default spin-waiting then slows every\n"
                "      parallel region badly: set OMP_WAIT_POLICY=passive for meaningful timings\n",
                load, ncpu);
-    double peak = m3ae_measure_gemm_gflops(o); /* the same probe as the training log's MFU */
+    double peak = m3ae_backend_gemm_gflops(be); /* the same probe as the training log's MFU */
     printf("sgemm 1024^3 rate at start: %.1f GFLOP/s (best of 3)\n", peak);
 
-    m3ae_model *m = m3ae_model_create(&cfg, o, batch);
+    m3ae_model *m = m3ae_model_create(&cfg, be, batch);
     m3ae_registry_print_summary(m3ae_model_registry(m), stdout);
     m3ae_model_memory_report(m, stdout);
     double t_init = m3ae_now_s();
@@ -138,6 +145,7 @@ int m3ae_bench_step(int argc, char **argv) {
     for (int w = 0; w < warmup; w++) {
         b.step = (uint64_t)w;
         m3ae_model_zero_grads(m);
+        m3ae_model_stage(m, &b);
         m3ae_model_step(m, &b, &ls);
     }
     double best = 1e30, sum = 0, *times = malloc(sizeof(double) * steps);
@@ -147,16 +155,17 @@ int m3ae_bench_step(int argc, char **argv) {
         b.step = (uint64_t)(warmup + s);
         double t0 = m3ae_now_s();
         m3ae_model_zero_grads(m);
+        m3ae_model_stage(m, &b); /* once per micro-batch, as in training: timed with the step */
         /* the step of m3ae_model_step (objective separate), pass by pass for the breakdown */
         double total = 0;
         float probe;
         for (int p = 0; p < 3; p++) {
             double ta = m3ae_now_s();
             total += m3ae_model_forward(m, (m3ae_pass)p, &b);
-            o->download(&probe, m3ae_model_grads(m), sizeof probe); /* synchronises a device backend */
+            be->ops->download(be, &probe, m3ae_model_grads(m), sizeof probe); /* synchronises a device backend */
             double tb = m3ae_now_s();
             m3ae_model_backward(m, (m3ae_pass)p, &b);
-            o->download(&probe, m3ae_model_grads(m), sizeof probe);
+            be->ops->download(be, &probe, m3ae_model_grads(m), sizeof probe);
             phase[p][0] += tb - ta;
             phase[p][1] += m3ae_now_s() - tb;
         }
@@ -197,5 +206,6 @@ int m3ae_bench_step(int argc, char **argv) {
     free(itm);
     free(sid);
     m3ae_model_destroy(m);
+    m3ae_backend_close(be);
     return M3AE_EXIT_OK;
 }

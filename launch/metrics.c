@@ -8,22 +8,6 @@
 #include "common/sys.h"
 #include "dist/dist.h"
 
-double m3ae_measure_gemm_gflops(const m3ae_ops *ops) {
-    const int n = 1024;
-    float *a = ops->alloc((size_t)n * n * 4, "GEMM rate probe"), *b = ops->alloc((size_t)n * n * 4, "GEMM rate probe"),
-          *c = ops->alloc((size_t)n * n * 4, "GEMM rate probe");
-    ops->gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n); /* warm-up */
-    double best = 0;
-    for (int r = 0; r < 3; r++) {
-        double t0 = m3ae_now_s();
-        ops->gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double g = 2.0 * n * n * (double)n / (m3ae_now_s() - t0) / 1e9;
-        if (g > best) best = g;
-    }
-    ops->free(a), ops->free(b), ops->free(c);
-    return best;
-}
-
 const char *m3ae_format_duration(double s, char *buf, int n) {
     if (!isfinite(s) || s < 0) snprintf(buf, (size_t)n, "?");
     else if (s < 60) snprintf(buf, (size_t)n, "%.0fs", s);

@@ -2,14 +2,13 @@
  * reduces; the trainer accumulates them over micro-batches, ranks and the log interval and prints
  * what the task names: one line per log step on rank 0, the same numbers as JSON lines in
  * RUN_DIR/metrics.jsonl, and a validation line. The trainer's own columns (step, epoch, lr, gradient
- * norm, speed, MFU, ETA) are fixed; MFU is from the model's FLOP model against a device peak. */
+ * norm, speed, MFU, ETA) are fixed; MFU is from the model's FLOP model against a device peak (the
+ * GEMM rate probe is the backend's: m3ae_backend_gemm_gflops in model/backend.h). */
 #ifndef M3AE_LAUNCH_METRICS_H
 #define M3AE_LAUNCH_METRICS_H
 
 #include <stdint.h>
 #include <stdio.h>
-
-#include "model/ops.h"
 
 typedef enum {
     /* A value that is already a global mean per step (a loss normalised by global counts: summed over
@@ -57,10 +56,6 @@ typedef struct {
     double lr, grad_norm;
     double samples_per_s, mfu, eta_s;
 } m3ae_step_metrics;
-
-/* Single-precision GEMM rate of this process's compute (GFLOP/s), measured with ops->gemm on a
- * 1024^3 product: the "peak" for MFU on CPUs. */
-double m3ae_measure_gemm_gflops(const m3ae_ops *ops);
 
 /* The log line: step, epoch, the task's columns (values in defs order), then lr .. ETA. */
 void m3ae_metrics_print_header(FILE *f, const m3ae_metric_def *defs, int n);

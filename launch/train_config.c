@@ -47,6 +47,7 @@ static const train_key keys[] = {
     KI(ckpt_every, 0, 1e12, "steps between checkpoints (0 = only at the end)"),
     KI(keep_last, 0, 1e9, "checkpoints kept (0 = all)"),
     KI(stop_after, 0, 1e12, "stop (with a checkpoint) after this step without changing the schedule (0 = off)"),
+    KS(device, "cpu|cuda"), /* the compute backend (model/backend.h) */
     KI(threads, 0, 1024, "compute threads per rank (0 = OpenMP default)"),
     KD(peak_tflops, 0, 1e6, "peak TFLOP/s of one device for MFU (0 = from the device table)"),
 };
@@ -70,6 +71,7 @@ void m3ae_train_config_defaults(m3ae_train_config *c) {
     snprintf(c->vocab, sizeof c->vocab, "../shared/data/vocab/roberta-base");
     c->loader_threads = 2;
     snprintf(c->mlm_mode, sizeof c->mlm_mode, "official");
+    snprintf(c->device, sizeof c->device, "cpu");
     c->log_every = 10;
     c->val_every = 1000;
     c->val_batches = 10;

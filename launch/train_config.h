@@ -32,6 +32,7 @@ typedef struct {
     /* events */
     int64_t log_every, val_every, val_batches, ckpt_every, keep_last, stop_after;
     /* machine */
+    char device[16]; /* compute backend: cpu | cuda (model/backend.h) */
     int64_t threads; /* compute threads per rank (0: OpenMP default) */
     double peak_tflops; /* for MFU; 0: from the device table */
 } m3ae_train_config;

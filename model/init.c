@@ -101,7 +101,8 @@ void m3ae_init_arena(const m3ae_registry *r, const m3ae_config *cfg, uint64_t se
 
 static void to_model(void *ctx, const m3ae_param *p, const float *values) {
     m3ae_model *m = ctx;
-    m->ops->upload(m->params + p->offset, values, p->numel * sizeof(float));
+    m->be->ops->upload(m->be, m->params + p->offset, values, p->numel * sizeof(float));
+    m->be->ops->sync(m->be); /* the values buffer is reused for the next tensor */
 }
 
 void m3ae_model_init_params(m3ae_model *m, uint64_t seed) { init_all(&m->reg, &m->cfg, seed, to_model, m); }

@@ -1,4 +1,4 @@
-/* The layers of M3AE, written once against the operations interface (model/ops.h):
+/* The layers of M3AE, written once against the operations interface (model/backend.h):
  *  - the pre-LN CLIP residual block (ViT and MIM decoder): QuickGELU, eps 1e-5, fused in_proj;
  *  - the post-LN BERT attention sub-layer (self- or cross-attention; RoBERTa and fusion layers);
  *  - the post-LN BERT feed-forward sub-layer (intermediate + output).
@@ -9,7 +9,7 @@
 #ifndef M3AE_MODEL_LAYERS_H
 #define M3AE_MODEL_LAYERS_H
 
-#include "model/ops.h"
+#include "model/backend.h"
 
 /* Backward scratch shared by all layers (sized by the model's memory plan for the largest layer). */
 typedef struct {
@@ -40,10 +40,10 @@ typedef struct {
 } m3ae_clip_acts;
 
 /* out (B,T,C) = block(x (B,T,C)); out must not alias x. */
-void m3ae_clip_block_forward(const m3ae_ops *o, float *out, const float *x, const m3ae_clip_w *w,
+void m3ae_clip_block_forward(m3ae_backend *be, float *out, const float *x, const m3ae_clip_w *w,
                              m3ae_clip_acts *a, int B, int T, int C, int heads);
 /* dres (B,T,C): in: gradient of the block output; out: gradient of the block input (written). */
-void m3ae_clip_block_backward(const m3ae_ops *o, float *dres, const float *x, const m3ae_clip_w *w,
+void m3ae_clip_block_backward(m3ae_backend *be, float *dres, const float *x, const m3ae_clip_w *w,
                               m3ae_clip_w *g, const m3ae_clip_acts *a, const m3ae_scratch *s, int B, int T,
                               int C, int heads);
 
@@ -65,12 +65,12 @@ typedef struct {
 } m3ae_bert_attn_acts;
 
 /* key_mask (B,Tk) additive or NULL; drop_probs / drop_out may be NULL (off). */
-void m3ae_bert_attn_forward(const m3ae_ops *o, const float *xq, const float *xc, const m3ae_bert_attn_w *w,
+void m3ae_bert_attn_forward(m3ae_backend *be, const float *xq, const float *xc, const m3ae_bert_attn_w *w,
                             m3ae_bert_attn_acts *a, const float *key_mask, int B, int Tq, int Tk, int C,
                             int heads, float eps, const m3ae_dropout *drop_probs, const m3ae_dropout *drop_out);
 /* dout (B,Tq,C) gradient of out (clobbered); dxq (B,Tq,C) and dxc (B,Tk,C) ACCUMULATE (they may be the
  * same buffer for self-attention). */
-void m3ae_bert_attn_backward(const m3ae_ops *o, float *dout, float *dxq, float *dxc, const float *xq,
+void m3ae_bert_attn_backward(m3ae_backend *be, float *dout, float *dxq, float *dxc, const float *xq,
                              const float *xc, const m3ae_bert_attn_w *w, m3ae_bert_attn_w *g,
                              const m3ae_bert_attn_acts *a, const m3ae_scratch *s, int B, int Tq, int Tk, int C,
                              int heads, const m3ae_dropout *drop_probs, const m3ae_dropout *drop_out);
@@ -89,10 +89,10 @@ typedef struct {
     float *out;         /* (B,T,C) */
 } m3ae_bert_ffn_acts;
 
-void m3ae_bert_ffn_forward(const m3ae_ops *o, const float *x, const m3ae_bert_ffn_w *w, m3ae_bert_ffn_acts *a,
+void m3ae_bert_ffn_forward(m3ae_backend *be, const float *x, const m3ae_bert_ffn_w *w, m3ae_bert_ffn_acts *a,
                            int B, int T, int C, int F, float eps, const m3ae_dropout *drop);
 /* dout clobbered; dx ACCUMULATES. */
-void m3ae_bert_ffn_backward(const m3ae_ops *o, float *dout, float *dx, const float *x, const m3ae_bert_ffn_w *w,
+void m3ae_bert_ffn_backward(m3ae_backend *be, float *dout, float *dx, const float *x, const m3ae_bert_ffn_w *w,
                             m3ae_bert_ffn_w *g, const m3ae_bert_ffn_acts *a, const m3ae_scratch *s, int B, int T,
                             int C, int F, const m3ae_dropout *drop);
 

@@ -1,6 +1,6 @@
 /* The M3AE model object: binding the registry's tensors to layer structs, the one-time memory
- * plan (parameters, gradients, activations), outputs and the memory report.
- * The passes are in model/m3ae_pass.c, the initialisation in model/init.c. */
+ * plan (parameters, gradients, activations, backend workspace, staging area), outputs and the
+ * memory report. The passes are in model/m3ae_pass.c, the initialisation in model/init.c. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -164,13 +164,16 @@ static void free_weights(m3ae_weights *w) {
 typedef struct {
     char *base;
     size_t off;
+    size_t elem; /* bytes per element: m3ae_dtype_bytes of the plan's dtype */
 } planner;
 
-static float *take(planner *p, size_t nfloats) {
-    float *r = p->base ? (float *)(p->base + p->off) : NULL;
-    p->off += m3ae_align_up((nfloats ? nfloats : 1) * sizeof(float));
+static void *take_bytes(planner *p, size_t bytes) {
+    void *r = p->base ? (void *)(p->base + p->off) : NULL;
+    p->off += m3ae_align_up(bytes ? bytes : 1);
     return r;
 }
+
+static float *take(planner *p, size_t nelem) { return take_bytes(p, nelem * p->elem); }
 
 static void plan_clip(planner *p, m3ae_clip_acts *a, size_t n, int C, size_t probs) {
     a->ln1 = take(p, n * C);
@@ -220,7 +223,6 @@ static void plan_acts(planner *p, m3ae_acts *a, const m3ae_config *c, size_t B) 
     const int Fmax = imax(imax(4 * Dv, c->text_ffn), imax(F, 4 * Dd));
     const int Hmax = imax(imax(c->vision_heads, c->text_heads), imax(c->num_heads, c->mim_decoder_num_heads));
     /* vision */
-    a->img = take(p, B * 3 * c->image_size * c->image_size);
     a->patches = take(p, B * N * PD);
     a->tokens = take(p, nT * Dv);
     a->vis_in = take(p, nT * Dv);
@@ -268,7 +270,6 @@ static void plan_acts(planner *p, m3ae_acts *a, const m3ae_config *c, size_t B) 
     a->mlm_rstd = take(p, nL);
     a->mlm_logits = take(p, nL * V);
     a->mlm_dlogits = take(p, nL * V);
-    a->mlm_labels = (int32_t *)take(p, nL); /* int32 has the size of a float */
     /* MIM head */
     a->mim_ext = take(p, B * (keep + 2) * Dd);
     for (int i = 0; i <= c->mim_decoder_num_layers; i++) a->dec_x[i] = take(p, nT * Dd);
@@ -280,11 +281,9 @@ static void plan_acts(planner *p, m3ae_acts *a, const m3ae_config *c, size_t B) 
     a->mim_pred = take(p, B * N * PD);
     a->mim_target = take(p, B * N * PD);
     a->mim_dpred = take(p, B * N * PD);
-    a->mim_mask = take(p, B * N);
     /* ITM head */
     a->itm_logits = take(p, B * 2);
     a->itm_dlogits = take(p, B * 2);
-    a->itm_labels = (int32_t *)take(p, B);
     /* backward */
     const size_t big = B * Tmax * Cmax;
     a->s.t1 = take(p, big);
@@ -310,17 +309,66 @@ static void plan_acts(planner *p, m3ae_acts *a, const m3ae_config *c, size_t B) 
     a->d_inj = take(p, B * (keep + 1) * H);
 }
 
-m3ae_model *m3ae_model_create(const m3ae_config *cfg, const m3ae_ops *ops, int max_batch) {
+/* The staging area: the two image batches, then the index region (one contiguous upload). */
+static void plan_stage(planner *p, m3ae_staged *st, const m3ae_config *c, size_t B, int with_images,
+                       size_t *index_off) {
+    const size_t L = (size_t)c->max_text_len, N = (size_t)m3ae_cfg_patches(c), keep = (size_t)m3ae_cfg_mim_keep(c);
+    const size_t Tmax = L > N + 1 ? L : N + 1, npix = B * 3 * (size_t)c->image_size * c->image_size;
+    st->img = with_images ? take_bytes(p, npix * sizeof(float)) : NULL;
+    st->itm_img = with_images ? take_bytes(p, npix * sizeof(float)) : NULL;
+    *index_off = p->off;
+    st->zeros = take_bytes(p, B * Tmax * sizeof(int32_t));
+    st->ones = take_bytes(p, B * Tmax * sizeof(int32_t));
+    for (int k = 0; k < 2; k++) {
+        st->ids[k] = take_bytes(p, B * L * sizeof(int32_t));
+        st->pos[k] = take_bytes(p, B * L * sizeof(int32_t));
+        st->mlm_rows[k] = take_bytes(p, B * L * sizeof(int32_t));
+        st->mlm_labels[k] = take_bytes(p, B * L * sizeof(int32_t));
+    }
+    st->text_mask = take_bytes(p, B * L * sizeof(float));
+    st->keep_idx = take_bytes(p, B * (keep + 1) * sizeof(int32_t));
+    st->unshuf = take_bytes(p, B * (N + 1) * sizeof(int32_t));
+    st->mim_mask = take_bytes(p, B * N * sizeof(float));
+    st->itm_labels = take_bytes(p, B * sizeof(int32_t));
+    st->sample_ids = take_bytes(p, B * sizeof(int64_t));
+    st->end = p->base ? p->base + p->off : NULL;
+}
+
+/* The workspace of the largest call of each entry that needs one (entries run one at a time on the
+ * backend's stream, so the largest of them is the workspace). Shapes are upper bounds of every call
+ * in model/m3ae_pass.c and the layers: rows <= B * max(L, N+1), widths <= Cmax, Tq, Tk <= max(L, N+1). */
+static size_t plan_workspace(const m3ae_backend *be, const m3ae_config *c, int64_t B) {
+    const int64_t L = c->max_text_len, N = m3ae_cfg_patches(c), Tmax = L > N + 1 ? L : N + 1;
+    const int64_t Cmax = imax(imax(c->vision_width, c->text_width), imax(c->hidden_size, c->mim_decoder_hidden_size));
+    const int64_t Hmax = imax(imax(c->vision_heads, c->text_heads), imax(c->num_heads, c->mim_decoder_num_heads));
+    const int64_t drop = c->drop_rate > 0;
+    const int64_t shapes[M3AE_WS_KINDS][5] = {
+        [M3AE_WS_ATTENTION_FORWARD] = {B, Hmax, Tmax, Tmax, drop},
+        [M3AE_WS_ATTENTION_BACKWARD] = {B, Hmax, Tmax, Tmax, drop},
+        [M3AE_WS_LAYERNORM_BACKWARD] = {B * Tmax, Cmax},
+        [M3AE_WS_CROSS_ENTROPY] = {B * L},
+        [M3AE_WS_MIM_LOSS] = {B * N},
+    };
+    size_t ws = 0;
+    for (int k = 0; k < M3AE_WS_KINDS; k++) {
+        size_t b = be->ops->workspace_bytes(be, (m3ae_ws_kind)k, shapes[k]);
+        if (b > ws) ws = b;
+    }
+    return ws;
+}
+
+m3ae_model *m3ae_model_create(const m3ae_config *cfg, m3ae_backend *be, int max_batch) {
     m3ae_error err;
     M3AE_CHECK(m3ae_config_validate(cfg, &err) == 0, M3AE_EXIT_USAGE, "%s", err.msg);
     M3AE_CHECK(max_batch >= 1, M3AE_EXIT_USAGE, "model batch size %d must be >= 1", max_batch);
     m3ae_model *m = xcalloc(1, sizeof *m, "the model");
+    M3AE_CHECK(be != NULL, M3AE_EXIT_USAGE, "model creation without a backend (open one with m3ae_backend_open)");
     m->cfg = *cfg;
-    m->ops = ops;
+    m->be = be;
     m->max_batch = max_batch;
     m3ae_registry_build(&m->reg, cfg);
-    m->params = ops->alloc(m->reg.arena_floats * sizeof(float), "parameters");
-    m->grads = ops->alloc(m->reg.arena_floats * sizeof(float), "gradients");
+    m->params = be->ops->alloc(be, m->reg.arena_floats * sizeof(float), "parameters");
+    m->grads = be->ops->alloc(be, m->reg.arena_floats * sizeof(float), "gradients");
     bind_weights(&m->w, cfg, &m->reg, m->params);
     bind_weights(&m->g, cfg, &m->reg, m->grads);
 
@@ -336,37 +384,48 @@ m3ae_model *m3ae_model_create(const m3ae_config *cfg, const m3ae_ops *ops, int m
     }
     a->dec_x = xcalloc((size_t)cfg->mim_decoder_num_layers + 1, sizeof *a->dec_x, "activation plan");
     a->dblk = xcalloc((size_t)cfg->mim_decoder_num_layers, sizeof *a->dblk, "activation plan");
-    planner p = {NULL, 0};
+    /* activations, in the backend's activation dtype */
+    a->dtype = be->act_dtype;
+    planner p = {NULL, 0, m3ae_dtype_bytes(a->dtype)};
     plan_acts(&p, a, cfg, (size_t)max_batch);
     m->act_bytes = p.off;
-    m->act_block = ops->alloc(m->act_bytes, "activations");
+    m->act_block = be->ops->alloc(be, m->act_bytes, "activations");
     p.base = m->act_block;
     p.off = 0;
     plan_acts(&p, a, cfg, (size_t)max_batch);
 
-    const int L = cfg->max_text_len, N = m3ae_cfg_patches(cfg), keep = m3ae_cfg_mim_keep(cfg);
-    const size_t Bm = (size_t)max_batch, Tmax = (size_t)imax(L, N + 1);
-    m->h_ids = xcalloc(Bm * L, sizeof(int32_t), "host index buffers");
-    m->h_pos = xcalloc(Bm * L, sizeof(int32_t), "host index buffers");
-    m->h_zeros = xcalloc(Bm * Tmax, sizeof(int32_t), "host index buffers");
-    m->h_ones = xcalloc(Bm * Tmax, sizeof(int32_t), "host index buffers");
-    for (size_t i = 0; i < Bm * Tmax; i++) m->h_ones[i] = 1;
-    m->h_keep_idx = xcalloc(Bm * (keep + 1), sizeof(int32_t), "host index buffers");
-    m->h_unshuf = xcalloc(Bm * (N + 1), sizeof(int32_t), "host index buffers");
-    m->h_labels = xcalloc(Bm * L, sizeof(int32_t), "host index buffers");
-    m->h_mlm_rows = xcalloc(Bm * L, sizeof(int32_t), "host index buffers");
-    m->h_itm_labels = xcalloc(Bm, sizeof(int32_t), "host index buffers");
-    m->h_fbuf = xcalloc(Bm * (size_t)imax(N, L), sizeof(float), "host mask buffer");
-    m->h_sample_ids = xcalloc(Bm, sizeof(int64_t), "host sample ids");
+    /* staging area (backend) and the host mirror of its index region */
+    planner sp = {NULL, 0, 1};
+    plan_stage(&sp, &m->st, cfg, (size_t)max_batch, 1, &m->stage_index_off);
+    m->stage_bytes = sp.off;
+    m->stage_index_bytes = sp.off - m->stage_index_off;
+    m->stage_block = be->ops->alloc(be, m->stage_bytes, "batch staging area");
+    sp.base = m->stage_block;
+    sp.off = 0;
+    plan_stage(&sp, &m->st, cfg, (size_t)max_batch, 1, &m->stage_index_off);
+    m->hstage_block = xcalloc(m->stage_index_bytes, 1, "host staging mirror");
+    sp.base = m->hstage_block; /* the index region alone: the same offsets relative to its start */
+    sp.off = 0;
+    size_t host_index_off;
+    plan_stage(&sp, &m->hst, cfg, (size_t)max_batch, 0, &host_index_off); /* images come from the batch itself */
+    const int L = cfg->max_text_len, N = m3ae_cfg_patches(cfg);
+    const size_t Tmax = (size_t)imax(L, N + 1);
+    for (size_t i = 0; i < (size_t)max_batch * Tmax; i++) m->hst.ones[i] = 1; /* zeros stay zero */
+    m->h_seen = xcalloc((size_t)N, 1, "host permutation check");
+
+    /* the backend workspace of the largest call of each entry */
+    m->workspace_bytes = plan_workspace(be, cfg, max_batch);
+    m3ae_backend_reserve_workspace(be, m->workspace_bytes);
     m->cur_pass = -1;
     return m;
 }
 
 void m3ae_model_destroy(m3ae_model *m) {
     if (!m) return;
-    m->ops->free(m->params);
-    m->ops->free(m->grads);
-    m->ops->free(m->act_block);
+    m->be->ops->free(m->be, m->params);
+    m->be->ops->free(m->be, m->grads);
+    m->be->ops->free(m->be, m->act_block);
+    m->be->ops->free(m->be, m->stage_block);
     free_weights(&m->w);
     free_weights(&m->g);
     m3ae_acts *a = &m->a;
@@ -381,28 +440,19 @@ void m3ae_model_destroy(m3ae_model *m) {
     }
     free(a->dec_x);
     free(a->dblk);
-    free(m->h_ids);
-    free(m->h_pos);
-    free(m->h_zeros);
-    free(m->h_ones);
-    free(m->h_keep_idx);
-    free(m->h_unshuf);
-    free(m->h_labels);
-    free(m->h_mlm_rows);
-    free(m->h_itm_labels);
-    free(m->h_fbuf);
-    free(m->h_sample_ids);
+    free(m->hstage_block);
+    free(m->h_seen);
     m3ae_registry_free(&m->reg);
     free(m);
 }
 
 const m3ae_registry *m3ae_model_registry(const m3ae_model *m) { return &m->reg; }
 const m3ae_config *m3ae_model_config(const m3ae_model *m) { return &m->cfg; }
-const m3ae_ops *m3ae_model_ops(const m3ae_model *m) { return m->ops; }
+m3ae_backend *m3ae_model_backend(const m3ae_model *m) { return m->be; }
 float *m3ae_model_params(m3ae_model *m) { return m->params; }
 float *m3ae_model_grads(m3ae_model *m) { return m->grads; }
 
-void m3ae_model_zero_grads(m3ae_model *m) { m->ops->zero(m->grads, m->reg.arena_floats); }
+void m3ae_model_zero_grads(m3ae_model *m) { m->be->ops->zero(m->be, m->grads, m->reg.arena_floats); }
 
 void m3ae_model_set_train(m3ae_model *m, int train, uint64_t seed) {
     m->train = train;
@@ -434,23 +484,28 @@ const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *nu
     if (mim) {
         if (!strcmp(name, "mim_pred")) return *numel = B * N * PD, a->mim_pred;
         if (!strcmp(name, "mim_target")) return *numel = B * N * PD, a->mim_target;
-        if (!strcmp(name, "mim_mask")) return *numel = B * N, a->mim_mask;
+        if (!strcmp(name, "mim_mask")) return *numel = B * N, m->st.mim_mask;
     }
     if (m->cur_pass == M3AE_PASS_ITM && !strcmp(name, "itm_logits")) return *numel = B * 2, a->itm_logits;
     return NULL;
 }
 
 size_t m3ae_model_memory_bytes(const m3ae_model *m) {
-    return 2 * m->reg.arena_floats * sizeof(float) + m->act_bytes;
+    return 2 * m->reg.arena_floats * sizeof(float) + m->act_bytes + m->workspace_bytes + m->stage_bytes;
 }
 
 void m3ae_model_memory_report(const m3ae_model *m, FILE *f) {
     const double MiB = 1024.0 * 1024.0;
-    fprintf(f, "memory plan (%s backend, micro-batch %d, allocated once):\n", m->ops->name, m->max_batch);
+    fprintf(f, "memory plan (%s backend, micro-batch %d, allocated once):\n", m->be->name, m->max_batch);
     fprintf(f, "  parameters   %10.1f MiB  (%d tensors, %zu floats)\n", m->reg.arena_floats * 4.0 / MiB, m->reg.n,
             m->reg.arena_floats);
     fprintf(f, "  gradients    %10.1f MiB\n", m->reg.arena_floats * 4.0 / MiB);
     fprintf(f, "  activations  %10.1f MiB  (one pass, saved for backward, + backward buffers)\n",
             m->act_bytes / MiB);
+    fprintf(f, "  activation dtype %s\n", m3ae_dtype_name(m->a.dtype));
+    fprintf(f, "  workspace    %10.1f MiB  (backend scratch of the largest call: dropout masks, norm sums, loss rows)\n",
+            m->workspace_bytes / MiB);
+    fprintf(f, "  staging      %10.1f MiB  (one micro-batch: images, ITM images, %.1f KiB of index arrays)\n",
+            m->stage_bytes / MiB, m->stage_index_bytes / 1024.0);
     fprintf(f, "  total        %10.1f MiB\n", m3ae_model_memory_bytes(m) / MiB);
 }

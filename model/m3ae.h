@@ -1,7 +1,11 @@
 /* The M3AE model: the three pretraining passes (spec 2.1), forward and explicit backward, on top of
- * the operations interface. Memory (parameters, gradients, activations for the largest pass of a
- * micro-batch of at most max_batch samples) is planned and allocated once at creation; nothing is
- * allocated inside a step. Passes run one after another (forward then backward), accumulating
+ * the backend interface (model/backend.h). Memory (parameters, gradients, activations for the
+ * largest pass of a micro-batch of at most max_batch samples, the backend workspace of the largest
+ * call of each entry, the staging area of one micro-batch) is planned and allocated once at
+ * creation; nothing is allocated inside a step.
+ *
+ * A micro-batch is staged once (m3ae_model_stage: one upload of the images, the ITM images and every
+ * index array); the passes (forward, backward, step) then read the staged arrays. Passes run one after another (forward then backward), accumulating
  * parameter gradients, so the activation memory is sized for one pass.
  *
  * The randomness of the objectives (MLM masking, MIM patch order, ITM pairs) is an INPUT (the batch),
@@ -13,13 +17,14 @@
 #include <stdio.h>
 
 #include "model/config.h"
-#include "model/ops.h"
+#include "model/backend.h"
 #include "model/registry.h"
 
 /* JOINT (objective = joint only): masked text + kept patches, both the MLM and the MIM head. */
 typedef enum { M3AE_PASS_MLM = 0, M3AE_PASS_MIM = 1, M3AE_PASS_ITM = 2, M3AE_PASS_JOINT = 3 } m3ae_pass;
 
-/* One micro-batch; every pointer is host memory. */
+/* One micro-batch; every pointer is host memory. m3ae_model_stage reads the arrays; the passes read
+ * only the scalars (B, step, denominators) of the batch they are given. */
 typedef struct {
     int B;
     const float *images;            /* (B,3,H,W) CLIP-normalised; MLM and MIM passes */
@@ -47,13 +52,14 @@ typedef struct {
 
 typedef struct m3ae_model m3ae_model;
 
-/* cfg must validate; fatal errors name what failed. */
-m3ae_model *m3ae_model_create(const m3ae_config *cfg, const m3ae_ops *ops, int max_batch);
+/* cfg must validate; fatal errors name what failed. The model borrows the backend (open it with
+ * m3ae_backend_open, close it after m3ae_model_destroy) and reserves its workspace. */
+m3ae_model *m3ae_model_create(const m3ae_config *cfg, m3ae_backend *be, int max_batch);
 void m3ae_model_destroy(m3ae_model *m);
 
 const m3ae_registry *m3ae_model_registry(const m3ae_model *m);
 const m3ae_config *m3ae_model_config(const m3ae_model *m);
-const m3ae_ops *m3ae_model_ops(const m3ae_model *m);
+m3ae_backend *m3ae_model_backend(const m3ae_model *m);
 float *m3ae_model_params(m3ae_model *m); /* backend memory laid out by the registry */
 float *m3ae_model_grads(m3ae_model *m);
 
@@ -64,12 +70,21 @@ void m3ae_model_zero_grads(m3ae_model *m);
 /* Dropout on (train=1, with cfg->drop_rate) or off (eval); seed keys the dropout masks. */
 void m3ae_model_set_train(m3ae_model *m, int train, uint64_t seed);
 
-/* One pass: forward returns the normalised loss; backward (right after the forward of the same pass)
- * accumulates the gradient of that loss into the gradient arena. */
+/* Checks the batch (ids, labels, permutations; fatal errors name the sample and position) and
+ * uploads it into the staging area: the images, the ITM images, the text ids of both the unmasked
+ * and the masked text with their RoBERTa positions and key mask, the MLM rows and labels, the MIM
+ * keep / un-shuffle indices and mask, the ITM labels and the dropout sample ids. Arrays that are
+ * NULL are not staged (the passes that need them then refuse to run). Returns when the host arrays
+ * may be reused. Call once per micro-batch, before its passes. */
+void m3ae_model_stage(m3ae_model *m, const m3ae_batch *batch);
+/* One pass on the staged micro-batch: forward returns the normalised loss; backward (right after the
+ * forward of the same pass) accumulates the gradient of that loss into the gradient arena. `batch`
+ * is the staged batch (its B must match); only its scalars are read: step (dropout) and the loss
+ * denominators, which may change between passes without staging again. */
 double m3ae_model_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *batch);
 void m3ae_model_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *batch);
-/* The passes of the configured objective, forward + backward: MLM, MIM, ITM (separate) or JOINT, ITM
- * (joint). Gradients accumulate; the caller zeroes them. */
+/* The passes of the configured objective on the staged micro-batch, forward + backward: MLM, MIM,
+ * ITM (separate) or JOINT, ITM (joint). Gradients accumulate; the caller zeroes them. */
 void m3ae_model_step(m3ae_model *m, const m3ae_batch *batch, m3ae_losses *losses);
 /* Forward statistics of the last pass of each kind (counts, accuracy). */
 void m3ae_model_last_losses(const m3ae_model *m, m3ae_losses *losses);
@@ -85,7 +100,8 @@ void m3ae_model_set_mlm_all_positions(m3ae_model *m, int all);
  * itm_logits): backend pointer and element count, or NULL when the name is unknown / not produced. */
 const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *numel);
 
-/* Bytes of parameters, gradients, activations; and a printed table. */
+/* Bytes of parameters, gradients, activations, the reserved backend workspace and the staging area;
+ * and a printed table. */
 size_t m3ae_model_memory_bytes(const m3ae_model *m);
 void m3ae_model_memory_report(const m3ae_model *m, FILE *f);
 

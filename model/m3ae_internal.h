@@ -1,5 +1,6 @@
 /* Internals of the M3AE model shared by model/m3ae*.c: weight bindings (structs of pointers into the
- * parameter or gradient arena, resolved by registry name) and the activation plan. */
+ * parameter or gradient arena, resolved by registry name), the activation plan and the staging area
+ * of one micro-batch. */
 #ifndef M3AE_MODEL_M3AE_INTERNAL_H
 #define M3AE_MODEL_M3AE_INTERNAL_H
 
@@ -36,10 +37,12 @@ typedef struct {
     float *itm_w, *itm_b;
 } m3ae_weights;
 
-/* Saved activations of one pass (sized for the largest pass) and the backward buffers. */
+/* Saved activations of one pass (sized for the largest pass) and the backward buffers. Every buffer
+ * holds elements of `dtype` (the backend's activation dtype; the plan sizes them with
+ * m3ae_dtype_bytes(dtype)), the pointers are handles typed float *. */
 typedef struct {
+    m3ae_dtype dtype;
     /* vision */
-    float *img;                      /* (B,3,H,W) */
     float *patches;                  /* (B,N,PD) (c,p,q) order, the conv1 GEMM input */
     float *tokens;                   /* (B,N+1,Dv) CLS + patches, with positions */
     float *vis_in;                   /* (B,T,Dv) the encoder input (gathered in the MIM pass) */
@@ -61,17 +64,14 @@ typedef struct {
     /* MLM head */
     float *mlm_x, *mlm_h, *mlm_g, *mlm_ln, *mlm_mean, *mlm_rstd; /* (rows,H), rows <= B*L */
     float *mlm_logits, *mlm_dlogits;                     /* (B,L,V) */
-    int32_t *mlm_labels;                                 /* (B,L) backend copy of the labels */
     /* MIM head */
     float *mim_ext;                  /* (B,keep+2,Dd) embedded visible tokens + mask token */
     float **dec_x;                   /* [mim_decoder_num_layers+1] (B,N+1,Dd) */
     m3ae_clip_acts *dblk;
     float *dec_norm, *dec_mean, *dec_rstd;           /* (B,N+1,Dd) */
     float *mim_pred, *mim_target, *mim_dpred;         /* (B,N,PD) */
-    float *mim_mask;                                   /* (B,N) */
     /* ITM head */
     float *itm_logits, *itm_dlogits; /* (B,2) */
-    int32_t *itm_labels;             /* (B) backend copy */
     /* backward */
     m3ae_scratch s;
     float *u1, *u2;                  /* (B,Tmax,Cmax) sub-layer gradients */
@@ -85,9 +85,36 @@ typedef struct {
     float *d_inj;                    /* (B,keep+1,H) MIM head gradient injected mid-fusion (joint pass) */
 } m3ae_acts;
 
+/* The staging area of one micro-batch (m3ae_model_stage): the images and every index array the
+ * passes read, in backend memory, written once per micro-batch. The index region (from ids[0] on) is
+ * contiguous and mirrored by a host block of the same layout, so it travels in one upload. */
+typedef struct {
+    float *img, *itm_img;         /* (B,3,S,S) MLM/MIM images, ITM images */
+    int32_t *zeros, *ones;        /* (B*Tmax) token-type 0 / modality ids 0 and 1 (constant) */
+    int32_t *ids[2];              /* (B,L) [0] text_ids, [1] mlm_ids */
+    int32_t *pos[2];              /* (B,L) RoBERTa positions of each */
+    float *text_mask;             /* (B,L) additive key mask: 0 real, -10000 padding */
+    int32_t *mlm_rows[2];         /* (B*L) rows the MLM head computes: [0] predicted only, [1] all */
+    int32_t *mlm_labels[2];       /* (B*L) their labels */
+    int32_t *keep_idx;            /* (B,keep+1) CLS + the kept patches (1 + ids_shuffle[:keep]) */
+    int32_t *unshuf;              /* (B,N+1) decoder token j <- kept token or the mask token */
+    float *mim_mask;              /* (B,N) 1 removed, 0 kept */
+    int32_t *itm_labels;          /* (B) */
+    int64_t *sample_ids;          /* (B) dropout sample ids */
+    char *end;                    /* end of the index region */
+} m3ae_staged;
+
+/* What the staged batch holds (which passes it can feed) and its host-side facts. */
+typedef struct {
+    int valid, B;
+    int has_text, has_mlm, has_images, has_itm_images, has_mim, has_itm;
+    int mlm_rows[2];   /* rows of mlm_rows[0] (the predicted positions) and [1] (B*L) */
+    int mlm_local;     /* predicted tokens in this micro-batch */
+} m3ae_stage_info;
+
 struct m3ae_model {
     m3ae_config cfg;
-    const m3ae_ops *ops;
+    m3ae_backend *be;       /* borrowed: the caller closes it after m3ae_model_destroy */
     m3ae_registry reg;
     int max_batch;
     float *params, *grads;  /* arenas (backend) */
@@ -95,13 +122,16 @@ struct m3ae_model {
     size_t act_bytes;
     m3ae_weights w, g;
     m3ae_acts a;
-    /* host index buffers (allocated once) */
-    int32_t *h_ids, *h_pos, *h_zeros, *h_ones, *h_keep_idx, *h_unshuf, *h_labels, *h_itm_labels;
-    int32_t *h_mlm_rows;    /* (B * L) the text positions the MLM head computes */
-    int mlm_rows;           /* how many (last MLM forward) */
+    /* staging: the backend area, its host mirror (index region only), what it holds */
+    void *stage_block;      /* backend */
+    size_t stage_bytes, stage_index_off, stage_index_bytes;
+    m3ae_staged st, hst;    /* backend pointers; host mirror pointers (img/itm_img NULL) */
+    void *hstage_block;
+    m3ae_stage_info si;
+    unsigned char *h_seen;  /* (N) permutation check */
+    size_t workspace_bytes; /* the backend workspace this model's plan reserved */
+    int mlm_rows;           /* rows of the MLM head in the last MLM forward */
     int mlm_all_positions;  /* 1: the MLM head runs on every position (mlm_logits output) */
-    float *h_fbuf;          /* (B * max(N, L)) host floats: masks */
-    int64_t *h_sample_ids;
     /* state */
     int train;
     uint64_t seed;

@@ -8,12 +8,12 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/facts.h"
 #include "model/m3ae_internal.h"
 
 #define ROBERTA_LN_EPS 1e-5f
 #define FUSION_LN_EPS 1e-12f
 #define CLIP_LN_EPS 1e-5f
-#define PAD_ID 1
 
 static const m3ae_dropout *mkdrop(const m3ae_model *m, m3ae_dropout *d, const m3ae_batch *b, int pass, int stream,
                                   int layer, int place) {
@@ -22,7 +22,7 @@ static const m3ae_dropout *mkdrop(const m3ae_model *m, m3ae_dropout *d, const m3
     d->seed = m->seed;
     d->step = b->step;
     d->site = m3ae_dropout_site(pass, stream, layer, place);
-    d->sample_ids = m->h_sample_ids;
+    d->sample_ids = m->st.sample_ids;
     return d;
 }
 
@@ -31,87 +31,154 @@ static float *stream_at(const m3ae_model *m, int s, int i) {
     return i == 0 ? m->a.S0[s] : m->a.fffn[s][i - 1].out;
 }
 
-/* ---- input checks and host index preparation ---- */
+/* ---- staging: checks, host index preparation, one upload ---- */
 
-static void check_batch(const m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
-    const m3ae_config *c = &m->cfg;
-    const int L = c->max_text_len, N = m3ae_cfg_patches(c), V = c->vocab_size;
-    M3AE_CHECK(b->B >= 1 && b->B <= m->max_batch, M3AE_EXIT_USAGE,
-               "batch of %d samples, but the model's memory was planned for at most %d", b->B, m->max_batch);
-    const int masked_text = pass == M3AE_PASS_MLM || pass == M3AE_PASS_JOINT;
-    const int masked_image = pass == M3AE_PASS_MIM || pass == M3AE_PASS_JOINT;
-    const int32_t *ids = masked_text ? b->mlm_ids : b->text_ids;
-    M3AE_CHECK(ids && b->text_masks, M3AE_EXIT_USAGE, "batch lacks %s or text_masks",
-               masked_text ? "mlm_ids" : "text_ids");
-    for (int i = 0; i < b->B * L; i++)
-        M3AE_CHECK(ids[i] >= 0 && ids[i] < V, M3AE_EXIT_DATA, "token id %d at sample %d position %d is outside [0, %d)",
-                   ids[i], i / L, i % L, V);
-    M3AE_CHECK((pass == M3AE_PASS_ITM ? b->itm_images : b->images) != NULL, M3AE_EXIT_USAGE, "batch lacks %s",
-               pass == M3AE_PASS_ITM ? "itm_images" : "images");
-    if (masked_text) {
-        M3AE_CHECK(b->mlm_labels, M3AE_EXIT_USAGE, "batch lacks mlm_labels");
-        for (int i = 0; i < b->B * L; i++)
-            M3AE_CHECK(b->mlm_labels[i] == -100 || (b->mlm_labels[i] >= 0 && b->mlm_labels[i] < V), M3AE_EXIT_DATA,
-                       "MLM label %d at sample %d position %d is neither -100 nor in [0, %d)", b->mlm_labels[i],
-                       i / L, i % L, V);
-    }
-    if (masked_image) {
-        M3AE_CHECK(b->mim_ids_shuffle, M3AE_EXIT_USAGE, "batch lacks mim_ids_shuffle");
-        char *seen = (char *)m->h_fbuf; /* N bytes <= N floats */
-        for (int s = 0; s < b->B; s++) {
-            memset(seen, 0, (size_t)N);
-            for (int j = 0; j < N; j++) {
-                int v = b->mim_ids_shuffle[s * N + j];
-                M3AE_CHECK(v >= 0 && v < N && !seen[v], M3AE_EXIT_DATA,
-                           "mim_ids_shuffle of sample %d is not a permutation of 0..%d (entry %d = %d)", s, N - 1, j, v);
-                seen[v] = 1;
-            }
+/* RoBERTa positions cumsum(ids != pad) * (ids != pad) + pad of one id array (B,L) */
+static void roberta_positions(int32_t *pos, const int32_t *ids, int B, int L) {
+    for (int s = 0; s < B; s++) {
+        int cum = 0;
+        for (int t = 0; t < L; t++) {
+            int i = s * L + t, nonpad = ids[i] != M3AE_TOKEN_PAD;
+            cum += nonpad;
+            pos[i] = nonpad ? cum + M3AE_TOKEN_PAD : M3AE_TOKEN_PAD;
         }
     }
-    if (pass == M3AE_PASS_ITM) {
-        M3AE_CHECK(b->itm_labels, M3AE_EXIT_USAGE, "batch lacks itm_labels");
-        for (int s = 0; s < b->B; s++)
+}
+
+static void check_ids(const int32_t *ids, int n, int L, int V, const char *what) {
+    for (int i = 0; i < n; i++)
+        M3AE_CHECK(ids[i] >= 0 && ids[i] < V, M3AE_EXIT_DATA, "token id %d at sample %d position %d of %s is outside [0, %d)",
+                   ids[i], i / L, i % L, what, V);
+}
+
+void m3ae_model_stage(m3ae_model *m, const m3ae_batch *b) {
+    m3ae_backend *be = m->be;
+    const m3ae_config *c = &m->cfg;
+    const int L = c->max_text_len, N = m3ae_cfg_patches(c), V = c->vocab_size, keep = m3ae_cfg_mim_keep(c);
+    const int B = b->B, S = c->image_size;
+    m3ae_staged *h = &m->hst;
+    m3ae_stage_info *si = &m->si;
+    M3AE_CHECK(B >= 1 && B <= m->max_batch, M3AE_EXIT_USAGE,
+               "batch of %d samples, but the model's memory was planned for at most %d", B, m->max_batch);
+    M3AE_CHECK(b->text_masks, M3AE_EXIT_USAGE, "batch lacks text_masks");
+    memset(si, 0, sizeof *si);
+    si->B = B;
+    /* text: ids and positions of the unmasked [0] and masked [1] text, the additive key mask */
+    const int32_t *ids[2] = {b->text_ids, b->mlm_ids};
+    static const char *id_names[2] = {"text_ids", "mlm_ids"};
+    for (int k = 0; k < 2; k++) {
+        if (!ids[k]) continue;
+        check_ids(ids[k], B * L, L, V, id_names[k]);
+        memcpy(h->ids[k], ids[k], (size_t)B * L * sizeof(int32_t));
+        roberta_positions(h->pos[k], ids[k], B, L);
+    }
+    for (int i = 0; i < B * L; i++) h->text_mask[i] = b->text_masks[i] ? 0.0f : -10000.0f;
+    si->has_text = b->text_ids != NULL;
+    /* MLM: the rows the head computes (predicted only [0], every position [1]) and their labels */
+    if (b->mlm_ids && b->mlm_labels) {
+        int n = 0;
+        for (int i = 0; i < B * L; i++) {
+            const int32_t y = b->mlm_labels[i];
+            M3AE_CHECK(y == M3AE_IGNORE_INDEX || (y >= 0 && y < V), M3AE_EXIT_DATA,
+                       "MLM label %d at sample %d position %d is neither %d nor in [0, %d)", y, i / L, i % L,
+                       M3AE_IGNORE_INDEX, V);
+            if (y != M3AE_IGNORE_INDEX) h->mlm_rows[0][n] = i, h->mlm_labels[0][n++] = y;
+            h->mlm_rows[1][i] = i, h->mlm_labels[1][i] = y;
+        }
+        si->mlm_rows[0] = si->mlm_local = n;
+        si->mlm_rows[1] = B * L;
+        si->has_mlm = 1;
+    }
+    /* MIM: keep CLS + the first `keep` patches of ids_shuffle, in that order; the un-shuffle of the
+     * decoder (CLS, then patch j <- its kept token, or the mask token at index keep + 1) and the mask */
+    if (b->mim_ids_shuffle) {
+        const int T = N + 1, Tk = keep + 1;
+        for (int s = 0; s < B; s++) {
+            const int32_t *sh = b->mim_ids_shuffle + (size_t)s * N;
+            memset(m->h_seen, 0, (size_t)N);
+            for (int j = 0; j < N; j++) {
+                int v = sh[j];
+                M3AE_CHECK(v >= 0 && v < N && !m->h_seen[v], M3AE_EXIT_DATA,
+                           "mim_ids_shuffle of sample %d is not a permutation of 0..%d (entry %d = %d)", s, N - 1, j, v);
+                m->h_seen[v] = 1;
+            }
+            h->keep_idx[s * Tk] = 0;
+            for (int j = 0; j < keep; j++) h->keep_idx[s * Tk + 1 + j] = 1 + sh[j];
+            int32_t *u = h->unshuf + (size_t)s * T;
+            float *mask = h->mim_mask + (size_t)s * N;
+            u[0] = 0;
+            for (int j = 0; j < N; j++) mask[j] = 1.0f;
+            for (int r = 0; r < N; r++) {
+                int j = sh[r];
+                u[1 + j] = r < keep ? 1 + r : Tk;
+                if (r < keep) mask[j] = 0.0f;
+            }
+        }
+        si->has_mim = 1;
+    }
+    if (b->itm_labels) {
+        for (int s = 0; s < B; s++) {
             M3AE_CHECK(b->itm_labels[s] == 0 || b->itm_labels[s] == 1, M3AE_EXIT_DATA,
                        "ITM label %d of sample %d is not 0 or 1", b->itm_labels[s], s);
+            h->itm_labels[s] = b->itm_labels[s];
+        }
+        si->has_itm = 1;
     }
+    for (int s = 0; s < B; s++) h->sample_ids[s] = b->sample_ids ? b->sample_ids[s] : s;
+    /* the uploads: the index region in one copy, then the images */
+    be->ops->upload(be, (char *)m->stage_block + m->stage_index_off, m->hstage_block, m->stage_index_bytes);
+    const size_t img_bytes = (size_t)B * 3 * S * S * sizeof(float);
+    if (b->images) be->ops->upload(be, m->st.img, b->images, img_bytes);
+    if (b->itm_images) be->ops->upload(be, m->st.itm_img, b->itm_images, img_bytes);
+    si->has_images = b->images != NULL;
+    si->has_itm_images = b->itm_images != NULL;
+    be->ops->sync(be); /* the batch's host arrays and the mirror may be reused from here on */
+    si->valid = 1;
+}
+
+/* The staged batch can feed this pass (the arrays it reads were staged, for this B). */
+static void check_staged(const m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
+    const m3ae_stage_info *si = &m->si;
+    M3AE_CHECK(si->valid, M3AE_EXIT_USAGE, "no micro-batch is staged: call m3ae_model_stage before the passes");
+    M3AE_CHECK(b->B == si->B, M3AE_EXIT_USAGE, "pass on a batch of %d samples, but the staged batch has %d (stage it first)",
+               b->B, si->B);
+    const int masked_text = pass == M3AE_PASS_MLM || pass == M3AE_PASS_JOINT;
+    const int masked_image = pass == M3AE_PASS_MIM || pass == M3AE_PASS_JOINT;
+    M3AE_CHECK(masked_text ? si->has_mlm : si->has_text, M3AE_EXIT_USAGE, "batch lacks %s",
+               masked_text ? "mlm_ids or mlm_labels" : "text_ids");
+    M3AE_CHECK(pass == M3AE_PASS_ITM ? si->has_itm_images : si->has_images, M3AE_EXIT_USAGE, "batch lacks %s",
+               pass == M3AE_PASS_ITM ? "itm_images" : "images");
+    if (masked_image) M3AE_CHECK(si->has_mim, M3AE_EXIT_USAGE, "batch lacks mim_ids_shuffle");
+    if (pass == M3AE_PASS_ITM) M3AE_CHECK(si->has_itm, M3AE_EXIT_USAGE, "batch lacks itm_labels");
 }
 
 /* ---- text encoder ---- */
 
+/* Which staged text a pass reads: 1 the masked text (MLM, JOINT), 0 the unmasked text. */
+static int text_kind(m3ae_pass pass) { return pass == M3AE_PASS_MLM || pass == M3AE_PASS_JOINT; }
+
 static void text_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
-    const m3ae_ops *o = m->ops;
+    m3ae_backend *be = m->be;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
     const int B = b->B, L = c->max_text_len, Dt = c->text_width, n = B * L;
-    const int32_t *ids = pass == M3AE_PASS_MLM || pass == M3AE_PASS_JOINT ? b->mlm_ids : b->text_ids;
-    /* host: ids, RoBERTa positions cumsum(ids != pad) * (ids != pad) + pad, additive key mask */
-    for (int s = 0; s < B; s++) {
-        int cum = 0;
-        for (int t = 0; t < L; t++) {
-            int i = s * L + t, nonpad = ids[i] != PAD_ID;
-            cum += nonpad;
-            m->h_ids[i] = ids[i];
-            m->h_pos[i] = nonpad ? cum + PAD_ID : PAD_ID;
-            m->h_fbuf[i] = b->text_masks[i] ? 0.0f : -10000.0f;
-        }
-    }
-    o->upload(a->text_mask, m->h_fbuf, (size_t)n * sizeof(float));
+    const int k = text_kind(pass);
     /* embeddings: word + position + token_type(0), LayerNorm, dropout */
-    o->embedding_forward(a->emb_sum, m->h_ids, m->w.word, n, Dt); // (B,L,Dt)
-    o->embedding_forward(a->s.t1, m->h_pos, m->w.tpos, n, Dt);
-    o->add_inplace(a->emb_sum, a->s.t1, (size_t)n * Dt);
-    o->embedding_forward(a->s.t1, m->h_zeros, m->w.ttype, n, Dt);
-    o->add_inplace(a->emb_sum, a->s.t1, (size_t)n * Dt);
-    o->layernorm_forward(a->emb_out, a->emb_mean, a->emb_rstd, a->emb_sum, m->w.emb_ln_g, m->w.emb_ln_b, n, Dt,
+    be->ops->embedding_forward(be, a->emb_sum, m->st.ids[k], m->w.word, n, Dt); // (B,L,Dt)
+    be->ops->embedding_forward(be, a->s.t1, m->st.pos[k], m->w.tpos, n, Dt);
+    be->ops->add_inplace(be, a->emb_sum, a->s.t1, (size_t)n * Dt);
+    be->ops->embedding_forward(be, a->s.t1, m->st.zeros, m->w.ttype, n, Dt);
+    be->ops->add_inplace(be, a->emb_sum, a->s.t1, (size_t)n * Dt);
+    be->ops->layernorm_forward(be, a->emb_out, a->emb_mean, a->emb_rstd, a->emb_sum, m->w.emb_ln_g, m->w.emb_ln_b, n, Dt,
                          ROBERTA_LN_EPS);
     m3ae_dropout d1, d2;
     const m3ae_dropout *de = mkdrop(m, &d1, b, pass, 0, 0, 0);
-    if (de) o->dropout_forward(a->emb_out, a->emb_out, B, (size_t)L * Dt, de);
+    if (de) be->ops->dropout_forward(be, a->emb_out, a->emb_out, B, (size_t)L * Dt, de);
     const float *x = a->emb_out;
     for (int i = 0; i < c->text_layers; i++) {
-        m3ae_bert_attn_forward(o, x, x, &m->w.tattn[i], &a->tattn[i], a->text_mask, B, L, L, Dt, c->text_heads,
+        m3ae_bert_attn_forward(be, x, x, &m->w.tattn[i], &a->tattn[i], m->st.text_mask, B, L, L, Dt, c->text_heads,
                                ROBERTA_LN_EPS, mkdrop(m, &d1, b, pass, 0, i, 1), mkdrop(m, &d2, b, pass, 0, i, 2));
-        m3ae_bert_ffn_forward(o, a->tattn[i].out, &m->w.tffn[i], &a->tffn[i], B, L, Dt, c->text_ffn, ROBERTA_LN_EPS,
+        m3ae_bert_ffn_forward(be, a->tattn[i].out, &m->w.tffn[i], &a->tffn[i], B, L, Dt, c->text_ffn, ROBERTA_LN_EPS,
                               mkdrop(m, &d1, b, pass, 0, i, 5));
         x = a->tffn[i].out;
     }
@@ -119,7 +186,7 @@ static void text_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
 
 /* d_text (B,L,Dt): gradient of the text encoder output (clobbered). */
 static void text_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
-    const m3ae_ops *o = m->ops;
+    m3ae_backend *be = m->be;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
     const int B = b->B, L = c->max_text_len, Dt = c->text_width, n = B * L;
@@ -127,11 +194,11 @@ static void text_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     float *dcur = a->d_text, *dnext = a->d_text2;
     for (int i = c->text_layers - 1; i >= 0; i--) {
         const float *x = i ? a->tffn[i - 1].out : a->emb_out;
-        o->zero(a->u1, (size_t)n * Dt);
-        m3ae_bert_ffn_backward(o, dcur, a->u1, a->tattn[i].out, &m->w.tffn[i], &m->g.tffn[i], &a->tffn[i], &a->s, B,
+        be->ops->zero(be, a->u1, (size_t)n * Dt);
+        m3ae_bert_ffn_backward(be, dcur, a->u1, a->tattn[i].out, &m->w.tffn[i], &m->g.tffn[i], &a->tffn[i], &a->s, B,
                                L, Dt, c->text_ffn, mkdrop(m, &d1, b, pass, 0, i, 5));
-        o->zero(dnext, (size_t)n * Dt);
-        m3ae_bert_attn_backward(o, a->u1, dnext, dnext, x, x, &m->w.tattn[i], &m->g.tattn[i], &a->tattn[i], &a->s, B,
+        be->ops->zero(be, dnext, (size_t)n * Dt);
+        m3ae_bert_attn_backward(be, a->u1, dnext, dnext, x, x, &m->w.tattn[i], &m->g.tattn[i], &a->tattn[i], &a->s, B,
                                 L, L, Dt, c->text_heads, mkdrop(m, &d1, b, pass, 0, i, 1),
                                 mkdrop(m, &d2, b, pass, 0, i, 2));
         float *t = dcur;
@@ -139,124 +206,121 @@ static void text_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
         dnext = t;
     }
     const m3ae_dropout *de = mkdrop(m, &d1, b, pass, 0, 0, 0);
-    if (de) o->dropout_backward(dcur, dcur, B, (size_t)L * Dt, de);
-    o->layernorm_backward(a->s.t1, m->g.emb_ln_g, m->g.emb_ln_b, dcur, a->emb_sum, a->emb_mean, a->emb_rstd,
+    if (de) be->ops->dropout_backward(be, dcur, dcur, B, (size_t)L * Dt, de);
+    be->ops->layernorm_backward(be, a->s.t1, m->g.emb_ln_g, m->g.emb_ln_b, dcur, a->emb_sum, a->emb_mean, a->emb_rstd,
                           m->w.emb_ln_g, n, Dt, 0);
-    o->embedding_backward(m->g.word, a->s.t1, m->h_ids, n, Dt);
-    o->embedding_backward(m->g.tpos, a->s.t1, m->h_pos, n, Dt);
-    o->embedding_backward(m->g.ttype, a->s.t1, m->h_zeros, n, Dt);
+    /* nn.Embedding(padding_idx=1): the <pad> rows of the word and position tables get no gradient */
+    const int k = text_kind(pass);
+    be->ops->embedding_backward(be, m->g.word, a->s.t1, m->st.ids[k], n, Dt, M3AE_TOKEN_PAD);
+    be->ops->embedding_backward(be, m->g.tpos, a->s.t1, m->st.pos[k], n, Dt, M3AE_TOKEN_PAD);
+    be->ops->embedding_backward(be, m->g.ttype, a->s.t1, m->st.zeros, n, Dt, -1);
 }
 
 /* ---- vision encoder ---- */
 
 static void vision_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
-    const m3ae_ops *o = m->ops;
+    m3ae_backend *be = m->be;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
     const int B = b->B, S = c->image_size, P = c->patch_size, N = m3ae_cfg_patches(c), PD = m3ae_cfg_patch_dim(c);
     const int Dv = c->vision_width, keep = m3ae_cfg_mim_keep(c);
-    const float *img = pass == M3AE_PASS_ITM ? b->itm_images : b->images;
-    o->upload(a->img, img, (size_t)B * 3 * S * S * sizeof(float));
-    o->patchify(a->patches, a->img, B, S, S, P, 0);                       // (B,N,PD) in (c,p,q) order
-    o->linear_forward(a->s.t1, a->patches, m->w.conv, NULL, B * N, PD, Dv); // conv1 as a GEMM (B,N,Dv)
+    const float *img = pass == M3AE_PASS_ITM ? m->st.itm_img : m->st.img;
+    be->ops->patchify(be, a->patches, img, B, S, S, P, 0);                       // (B,N,PD) in (c,p,q) order
+    be->ops->linear_forward(be, a->s.t1, a->patches, m->w.conv, NULL, B * N, PD, Dv); // conv1 as a GEMM (B,N,Dv)
     for (int s = 0; s < B; s++) {
         float *tok = a->tokens + (size_t)s * (N + 1) * Dv; // (N+1,Dv)
-        o->copy(tok, m->w.cls, (size_t)Dv);
-        o->copy(tok + Dv, a->s.t1 + (size_t)s * N * Dv, (size_t)N * Dv);
-        o->add_inplace(tok, m->w.pos, (size_t)(N + 1) * Dv); /* positions before dropping patches */
+        be->ops->copy(be, tok, m->w.cls, (size_t)Dv);
+        be->ops->copy(be, tok + Dv, a->s.t1 + (size_t)s * N * Dv, (size_t)N * Dv);
+        be->ops->add_inplace(be, tok, m->w.pos, (size_t)(N + 1) * Dv); /* positions before dropping patches */
     }
     int T = N + 1;
     const float *xin = a->tokens;
     if (pass == M3AE_PASS_MIM || pass == M3AE_PASS_JOINT) { /* keep CLS + the first `keep` patches of ids_shuffle, in that order */
         T = keep + 1;
-        for (int s = 0; s < B; s++) {
-            m->h_keep_idx[s * T] = 0;
-            for (int j = 0; j < keep; j++) m->h_keep_idx[s * T + 1 + j] = 1 + b->mim_ids_shuffle[s * N + j];
-        }
-        o->gather_rows(a->vis_in, a->tokens, m->h_keep_idx, B, N + 1, T, Dv); // (B,keep+1,Dv)
+        be->ops->gather_rows(be, a->vis_in, a->tokens, m->st.keep_idx, B, N + 1, T, Dv); // (B,keep+1,Dv)
         xin = a->vis_in;
     }
     m->cur_T = T;
-    o->layernorm_forward(a->vis_x[0], a->ln_pre_mean, a->ln_pre_rstd, xin, m->w.ln_pre_g, m->w.ln_pre_b, B * T, Dv,
+    be->ops->layernorm_forward(be, a->vis_x[0], a->ln_pre_mean, a->ln_pre_rstd, xin, m->w.ln_pre_g, m->w.ln_pre_b, B * T, Dv,
                          CLIP_LN_EPS);
     for (int i = 0; i < c->vision_layers; i++)
-        m3ae_clip_block_forward(o, a->vis_x[i + 1], a->vis_x[i], &m->w.vblk[i], &a->vblk[i], B, T, Dv, c->vision_heads);
-    o->layernorm_forward(a->vis_out, a->ln_post_mean, a->ln_post_rstd, a->vis_x[c->vision_layers], m->w.ln_post_g,
+        m3ae_clip_block_forward(be, a->vis_x[i + 1], a->vis_x[i], &m->w.vblk[i], &a->vblk[i], B, T, Dv, c->vision_heads);
+    be->ops->layernorm_forward(be, a->vis_out, a->ln_post_mean, a->ln_post_rstd, a->vis_x[c->vision_layers], m->w.ln_post_g,
                          m->w.ln_post_b, B * T, Dv, CLIP_LN_EPS);
 }
 
 /* d_vis (B,T,Dv): gradient of the vision encoder output (clobbered). */
 static void vision_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
-    const m3ae_ops *o = m->ops;
+    m3ae_backend *be = m->be;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
     const int B = b->B, N = m3ae_cfg_patches(c), PD = m3ae_cfg_patch_dim(c), Dv = c->vision_width, T = m->cur_T;
     const int n = B * T;
-    o->layernorm_backward(a->d_vis2, m->g.ln_post_g, m->g.ln_post_b, a->d_vis, a->vis_x[c->vision_layers],
+    be->ops->layernorm_backward(be, a->d_vis2, m->g.ln_post_g, m->g.ln_post_b, a->d_vis, a->vis_x[c->vision_layers],
                           a->ln_post_mean, a->ln_post_rstd, m->w.ln_post_g, n, Dv, 0);
     for (int i = c->vision_layers - 1; i >= 0; i--)
-        m3ae_clip_block_backward(o, a->d_vis2, a->vis_x[i], &m->w.vblk[i], &m->g.vblk[i], &a->vblk[i], &a->s, B, T, Dv,
+        m3ae_clip_block_backward(be, a->d_vis2, a->vis_x[i], &m->w.vblk[i], &m->g.vblk[i], &a->vblk[i], &a->s, B, T, Dv,
                                  c->vision_heads);
     const int masked = pass == M3AE_PASS_MIM || pass == M3AE_PASS_JOINT;
     const float *xin = masked ? a->vis_in : a->tokens;
-    o->layernorm_backward(a->d_vis, m->g.ln_pre_g, m->g.ln_pre_b, a->d_vis2, xin, a->ln_pre_mean, a->ln_pre_rstd,
+    be->ops->layernorm_backward(be, a->d_vis, m->g.ln_pre_g, m->g.ln_pre_b, a->d_vis2, xin, a->ln_pre_mean, a->ln_pre_rstd,
                           m->w.ln_pre_g, n, Dv, 0);
     const float *dtok = a->d_vis;
     if (masked) {
-        o->zero(a->d_tokens, (size_t)B * (N + 1) * Dv);
-        o->gather_rows_backward(a->d_tokens, a->d_vis, m->h_keep_idx, B, N + 1, T, Dv);
+        be->ops->zero(be, a->d_tokens, (size_t)B * (N + 1) * Dv);
+        be->ops->gather_rows_backward(be, a->d_tokens, a->d_vis, m->st.keep_idx, B, N + 1, T, Dv);
         dtok = a->d_tokens;
     }
     for (int s = 0; s < B; s++) {
         const float *dt = dtok + (size_t)s * (N + 1) * Dv;
-        o->add_inplace(m->g.pos, dt, (size_t)(N + 1) * Dv);
-        o->add_inplace(m->g.cls, dt, (size_t)Dv);
-        o->copy(a->s.t1 + (size_t)s * N * Dv, dt + Dv, (size_t)N * Dv);
+        be->ops->add_inplace(be, m->g.pos, dt, (size_t)(N + 1) * Dv);
+        be->ops->add_inplace(be, m->g.cls, dt, (size_t)Dv);
+        be->ops->copy(be, a->s.t1 + (size_t)s * N * Dv, dt + Dv, (size_t)N * Dv);
     }
-    o->linear_backward(NULL, m->g.conv, NULL, a->s.t1, a->patches, m->w.conv, B * N, PD, Dv, 0);
+    be->ops->linear_backward(be, NULL, m->g.conv, NULL, a->s.t1, a->patches, m->w.conv, B * N, PD, Dv, 0);
 }
 
 /* ---- fusion ---- */
 
 static void fusion_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
-    const m3ae_ops *o = m->ops;
+    m3ae_backend *be = m->be;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
     const int B = b->B, L = c->max_text_len, T = m->cur_T, H = c->hidden_size, F = m3ae_cfg_fusion_ffn(c);
     const int nh = c->num_heads;
     /* projections + modality type embeddings (0 text, 1 image) */
-    o->linear_forward(a->S0[0], a->tffn[c->text_layers - 1].out, m->w.proj_w[0], m->w.proj_b[0], B * L,
+    be->ops->linear_forward(be, a->S0[0], a->tffn[c->text_layers - 1].out, m->w.proj_w[0], m->w.proj_b[0], B * L,
                       c->text_width, H); // (B,L,H)
-    o->embedding_forward(a->s.t1, m->h_zeros, m->w.type_emb, B * L, H);
-    o->add_inplace(a->S0[0], a->s.t1, (size_t)B * L * H);
-    o->linear_forward(a->S0[1], a->vis_out, m->w.proj_w[1], m->w.proj_b[1], B * T, c->vision_width, H); // (B,T,H)
-    o->embedding_forward(a->s.t1, m->h_ones, m->w.type_emb, B * T, H);
-    o->add_inplace(a->S0[1], a->s.t1, (size_t)B * T * H);
+    be->ops->embedding_forward(be, a->s.t1, m->st.zeros, m->w.type_emb, B * L, H);
+    be->ops->add_inplace(be, a->S0[0], a->s.t1, (size_t)B * L * H);
+    be->ops->linear_forward(be, a->S0[1], a->vis_out, m->w.proj_w[1], m->w.proj_b[1], B * T, c->vision_width, H); // (B,T,H)
+    be->ops->embedding_forward(be, a->s.t1, m->st.ones, m->w.type_emb, B * T, H);
+    be->ops->add_inplace(be, a->S0[1], a->s.t1, (size_t)B * T * H);
     m3ae_dropout d1, d2;
     for (int i = 0; i < c->num_top_layer; i++) {
         const float *X = stream_at(m, 0, i), *Y = stream_at(m, 1, i); /* both read the previous level */
         /* text layer: queries text, context image (no image mask) */
-        m3ae_bert_attn_forward(o, X, X, &m->w.fself[0][i], &a->fself[0][i], a->text_mask, B, L, L, H, nh, FUSION_LN_EPS,
+        m3ae_bert_attn_forward(be, X, X, &m->w.fself[0][i], &a->fself[0][i], m->st.text_mask, B, L, L, H, nh, FUSION_LN_EPS,
                                mkdrop(m, &d1, b, pass, 1, i, 1), mkdrop(m, &d2, b, pass, 1, i, 2));
-        m3ae_bert_attn_forward(o, a->fself[0][i].out, Y, &m->w.fcross[0][i], &a->fcross[0][i], NULL, B, L, T, H, nh,
+        m3ae_bert_attn_forward(be, a->fself[0][i].out, Y, &m->w.fcross[0][i], &a->fcross[0][i], NULL, B, L, T, H, nh,
                                FUSION_LN_EPS, mkdrop(m, &d1, b, pass, 1, i, 3), mkdrop(m, &d2, b, pass, 1, i, 4));
-        m3ae_bert_ffn_forward(o, a->fcross[0][i].out, &m->w.fffn[0][i], &a->fffn[0][i], B, L, H, F, FUSION_LN_EPS,
+        m3ae_bert_ffn_forward(be, a->fcross[0][i].out, &m->w.fffn[0][i], &a->fffn[0][i], B, L, H, F, FUSION_LN_EPS,
                               mkdrop(m, &d1, b, pass, 1, i, 5));
         /* image layer: queries image, context text (text padding mask) */
-        m3ae_bert_attn_forward(o, Y, Y, &m->w.fself[1][i], &a->fself[1][i], NULL, B, T, T, H, nh, FUSION_LN_EPS,
+        m3ae_bert_attn_forward(be, Y, Y, &m->w.fself[1][i], &a->fself[1][i], NULL, B, T, T, H, nh, FUSION_LN_EPS,
                                mkdrop(m, &d1, b, pass, 2, i, 1), mkdrop(m, &d2, b, pass, 2, i, 2));
-        m3ae_bert_attn_forward(o, a->fself[1][i].out, X, &m->w.fcross[1][i], &a->fcross[1][i], a->text_mask, B, T, L,
+        m3ae_bert_attn_forward(be, a->fself[1][i].out, X, &m->w.fcross[1][i], &a->fcross[1][i], m->st.text_mask, B, T, L,
                                H, nh, FUSION_LN_EPS, mkdrop(m, &d1, b, pass, 2, i, 3), mkdrop(m, &d2, b, pass, 2, i, 4));
-        m3ae_bert_ffn_forward(o, a->fcross[1][i].out, &m->w.fffn[1][i], &a->fffn[1][i], B, T, H, F, FUSION_LN_EPS,
+        m3ae_bert_ffn_forward(be, a->fcross[1][i].out, &m->w.fffn[1][i], &a->fffn[1][i], B, T, H, F, FUSION_LN_EPS,
                               mkdrop(m, &d1, b, pass, 2, i, 5));
     }
     /* poolers: tanh(Linear(token 0)) of each stream; cls = [text, image] (B,2H) */
     const int Ts[2] = {L, T};
     for (int s = 0; s < 2; s++) {
-        o->copy_rows(a->pool_in[s], H, stream_at(m, s, c->num_top_layer), Ts[s] * H, B, H); // (B,H)
-        o->linear_forward(a->pool_pre[s], a->pool_in[s], m->w.pool_w[s], m->w.pool_b[s], B, H, H);
-        o->tanh_forward(a->pool_out[s], a->pool_pre[s], (size_t)B * H);
-        o->copy_rows(a->cls + s * H, 2 * H, a->pool_out[s], H, B, H);
+        be->ops->copy_rows(be, a->pool_in[s], H, stream_at(m, s, c->num_top_layer), Ts[s] * H, B, H); // (B,H)
+        be->ops->linear_forward(be, a->pool_pre[s], a->pool_in[s], m->w.pool_w[s], m->w.pool_b[s], B, H, H);
+        be->ops->tanh_forward(be, a->pool_out[s], a->pool_pre[s], (size_t)B * H);
+        be->ops->copy_rows(be, a->cls + s * H, 2 * H, a->pool_out[s], H, B, H);
     }
 }
 
@@ -266,7 +330,7 @@ static void fusion_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
  * backward into d_text / d_vis for the streams that have a gradient. */
 static void fusion_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b, int level, int cur, int has[2],
                             const float *inj, int inj_level) {
-    const m3ae_ops *o = m->ops;
+    m3ae_backend *be = m->be;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
     const int B = b->B, L = c->max_text_len, T = m->cur_T, H = c->hidden_size, F = m3ae_cfg_fusion_ffn(c);
@@ -275,27 +339,27 @@ static void fusion_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b, 
     for (int lv = level;; lv--) {
         if (inj && lv == inj_level) {
             if (has[1])
-                o->add_inplace(a->dS[cur][1], inj, (size_t)B * T * H);
+                be->ops->add_inplace(be, a->dS[cur][1], inj, (size_t)B * T * H);
             else
-                o->copy(a->dS[cur][1], inj, (size_t)B * T * H);
+                be->ops->copy(be, a->dS[cur][1], inj, (size_t)B * T * H);
             has[1] = 1;
         }
         if (lv == 0) break;
         const int i = lv - 1, nxt = 1 - cur;
-        o->zero(a->dS[nxt][0], (size_t)B * L * H);
-        o->zero(a->dS[nxt][1], (size_t)B * T * H);
+        be->ops->zero(be, a->dS[nxt][0], (size_t)B * L * H);
+        be->ops->zero(be, a->dS[nxt][1], (size_t)B * T * H);
         for (int s = 0; s < 2; s++) {
             if (!has[s]) continue;
             const int other = 1 - s, Tq = Ts[s], Tk = Ts[other], st = 1 + s;
             const float *X = stream_at(m, s, i), *C = stream_at(m, other, i);
-            o->zero(a->u1, (size_t)B * Tq * H);
-            m3ae_bert_ffn_backward(o, a->dS[cur][s], a->u1, a->fcross[s][i].out, &m->w.fffn[s][i], &m->g.fffn[s][i],
+            be->ops->zero(be, a->u1, (size_t)B * Tq * H);
+            m3ae_bert_ffn_backward(be, a->dS[cur][s], a->u1, a->fcross[s][i].out, &m->w.fffn[s][i], &m->g.fffn[s][i],
                                    &a->fffn[s][i], &a->s, B, Tq, H, F, mkdrop(m, &d1, b, pass, st, i, 5));
-            o->zero(a->u2, (size_t)B * Tq * H);
-            m3ae_bert_attn_backward(o, a->u1, a->u2, a->dS[nxt][other], a->fself[s][i].out, C, &m->w.fcross[s][i],
+            be->ops->zero(be, a->u2, (size_t)B * Tq * H);
+            m3ae_bert_attn_backward(be, a->u1, a->u2, a->dS[nxt][other], a->fself[s][i].out, C, &m->w.fcross[s][i],
                                     &m->g.fcross[s][i], &a->fcross[s][i], &a->s, B, Tq, Tk, H, nh,
                                     mkdrop(m, &d1, b, pass, st, i, 3), mkdrop(m, &d2, b, pass, st, i, 4));
-            m3ae_bert_attn_backward(o, a->u2, a->dS[nxt][s], a->dS[nxt][s], X, X, &m->w.fself[s][i],
+            m3ae_bert_attn_backward(be, a->u2, a->dS[nxt][s], a->dS[nxt][s], X, X, &m->w.fself[s][i],
                                     &m->g.fself[s][i], &a->fself[s][i], &a->s, B, Tq, Tq, H, nh,
                                     mkdrop(m, &d1, b, pass, st, i, 1), mkdrop(m, &d2, b, pass, st, i, 2));
         }
@@ -305,46 +369,41 @@ static void fusion_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b, 
     }
     /* projections and type embeddings */
     if (has[0]) {
-        o->embedding_backward(m->g.type_emb, a->dS[cur][0], m->h_zeros, B * L, H);
-        o->linear_backward(a->d_text, m->g.proj_w[0], m->g.proj_b[0], a->dS[cur][0], a->tffn[c->text_layers - 1].out,
+        be->ops->embedding_backward(be, m->g.type_emb, a->dS[cur][0], m->st.zeros, B * L, H, -1);
+        be->ops->linear_backward(be, a->d_text, m->g.proj_w[0], m->g.proj_b[0], a->dS[cur][0], a->tffn[c->text_layers - 1].out,
                            m->w.proj_w[0], B * L, c->text_width, H, 0);
     }
     if (has[1]) {
-        o->embedding_backward(m->g.type_emb, a->dS[cur][1], m->h_ones, B * T, H);
-        o->linear_backward(a->d_vis, m->g.proj_w[1], m->g.proj_b[1], a->dS[cur][1], a->vis_out, m->w.proj_w[1], B * T,
+        be->ops->embedding_backward(be, m->g.type_emb, a->dS[cur][1], m->st.ones, B * T, H, -1);
+        be->ops->linear_backward(be, a->d_vis, m->g.proj_w[1], m->g.proj_b[1], a->dS[cur][1], a->vis_out, m->w.proj_w[1], B * T,
                            c->vision_width, H, 0);
     }
 }
 
 /* ---- heads ---- */
 
-/* The MLM head (spec 1.6) on the rows h_mlm_rows of the final text stream: every position, or
+/* The MLM head (spec 1.6) on the staged rows mlm_rows of the final text stream: every position, or
  * (default) only the predicted ones, which gives the same loss and gradients. */
 static double mlm_forward(m3ae_model *m, const m3ae_batch *b) {
-    const m3ae_ops *o = m->ops;
+    m3ae_backend *be = m->be;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
     const int B = b->B, L = c->max_text_len, H = c->hidden_size, V = c->vocab_size;
-    int n = 0, local = 0;
-    for (int i = 0; i < B * L; i++) {
-        local += b->mlm_labels[i] != -100;
-        if (m->mlm_all_positions || b->mlm_labels[i] != -100) m->h_mlm_rows[n] = i, m->h_labels[n++] = b->mlm_labels[i];
-    }
+    const int all = m->mlm_all_positions, n = m->si.mlm_rows[all], local = m->si.mlm_local;
     m->mlm_rows = n;
     double denom = b->mlm_denom > 0 ? b->mlm_denom : local;
     m->denom[M3AE_PASS_MLM] = denom;
     m->last.mlm_count = 0, m->last.mlm_correct = 0, m->last.mlm = 0.0;
     if (n == 0) return 0.0;
     const float *X = stream_at(m, 0, c->num_top_layer);                  // (B,L,H)
-    o->gather_rows(a->mlm_x, X, m->h_mlm_rows, 1, B * L, n, H);          // (n,H)
-    o->linear_forward(a->mlm_h, a->mlm_x, m->w.mlm_dense_w, m->w.mlm_dense_b, n, H, H); // (n,H)
-    o->gelu_forward(a->mlm_g, a->mlm_h, (size_t)n * H);
-    o->layernorm_forward(a->mlm_ln, a->mlm_mean, a->mlm_rstd, a->mlm_g, m->w.mlm_ln_g, m->w.mlm_ln_b, n, H,
+    be->ops->gather_rows(be, a->mlm_x, X, m->st.mlm_rows[all], 1, B * L, n, H);          // (n,H)
+    be->ops->linear_forward(be, a->mlm_h, a->mlm_x, m->w.mlm_dense_w, m->w.mlm_dense_b, n, H, H); // (n,H)
+    be->ops->gelu_forward(be, a->mlm_g, a->mlm_h, (size_t)n * H);
+    be->ops->layernorm_forward(be, a->mlm_ln, a->mlm_mean, a->mlm_rstd, a->mlm_g, m->w.mlm_ln_g, m->w.mlm_ln_b, n, H,
                          FUSION_LN_EPS);
-    o->linear_forward(a->mlm_logits, a->mlm_ln, m->w.mlm_dec_w, m->w.mlm_bias, n, H, V); // (n,V)
-    o->upload(a->mlm_labels, m->h_labels, (size_t)n * sizeof(int32_t));
+    be->ops->linear_forward(be, a->mlm_logits, a->mlm_ln, m->w.mlm_dec_w, m->w.mlm_bias, n, H, V); // (n,V)
     int count = 0, correct = 0;
-    double sum = o->cross_entropy(a->mlm_dlogits, a->mlm_logits, a->mlm_labels, n, V, -100,
+    double sum = be->ops->cross_entropy(be, a->mlm_dlogits, a->mlm_logits, m->st.mlm_labels[all], n, V, M3AE_IGNORE_INDEX,
                                   denom > 0 ? (float)(1.0 / denom) : 0.0f, &count, &correct);
     m->last.mlm_count = count;
     m->last.mlm_correct = correct;
@@ -354,63 +413,51 @@ static double mlm_forward(m3ae_model *m, const m3ae_batch *b) {
 
 /* dX (B,L,H) is written: zero except at the head's rows. */
 static void mlm_backward(m3ae_model *m, const m3ae_batch *b, float *dX) {
-    const m3ae_ops *o = m->ops;
+    m3ae_backend *be = m->be;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
     const int B = b->B, L = c->max_text_len, H = c->hidden_size, V = c->vocab_size, n = m->mlm_rows;
-    o->zero(dX, (size_t)B * L * H);
+    be->ops->zero(be, dX, (size_t)B * L * H);
     if (n == 0) return;
-    o->linear_backward(a->s.t1, m->g.mlm_dec_w, m->g.mlm_bias, a->mlm_dlogits, a->mlm_ln, m->w.mlm_dec_w, n, H, V, 0);
-    o->layernorm_backward(a->s.t2, m->g.mlm_ln_g, m->g.mlm_ln_b, a->s.t1, a->mlm_g, a->mlm_mean, a->mlm_rstd,
+    be->ops->linear_backward(be, a->s.t1, m->g.mlm_dec_w, m->g.mlm_bias, a->mlm_dlogits, a->mlm_ln, m->w.mlm_dec_w, n, H, V, 0);
+    be->ops->layernorm_backward(be, a->s.t2, m->g.mlm_ln_g, m->g.mlm_ln_b, a->s.t1, a->mlm_g, a->mlm_mean, a->mlm_rstd,
                           m->w.mlm_ln_g, n, H, 0);
-    o->gelu_backward(a->s.t2, a->s.t2, a->mlm_h, (size_t)n * H);
-    o->linear_backward(a->s.t1, m->g.mlm_dense_w, m->g.mlm_dense_b, a->s.t2, a->mlm_x, m->w.mlm_dense_w, n, H, H, 0);
-    o->gather_rows_backward(dX, a->s.t1, m->h_mlm_rows, 1, B * L, n, H);
+    be->ops->gelu_backward(be, a->s.t2, a->s.t2, a->mlm_h, (size_t)n * H);
+    be->ops->linear_backward(be, a->s.t1, m->g.mlm_dense_w, m->g.mlm_dense_b, a->s.t2, a->mlm_x, m->w.mlm_dense_w, n, H, H, 0);
+    be->ops->gather_rows_backward(be, dX, a->s.t1, m->st.mlm_rows[m->mlm_all_positions], 1, B * L, n, H);
 }
 
 static double mim_forward(m3ae_model *m, const m3ae_batch *b) {
-    const m3ae_ops *o = m->ops;
+    m3ae_backend *be = m->be;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
     const int B = b->B, N = m3ae_cfg_patches(c), PD = m3ae_cfg_patch_dim(c), keep = m3ae_cfg_mim_keep(c);
     const int H = c->hidden_size, Dd = c->mim_decoder_hidden_size, Tk = keep + 1, E = keep + 2, T = N + 1;
     const float *Y = stream_at(m, 1, c->mim_layer); // (B,keep+1,H)
     /* decoder_embed, then [embedded tokens..., mask_token] per sample: (B,keep+2,Dd) */
-    o->linear_forward(a->s.t1, Y, m->w.dec_embed_w, m->w.dec_embed_b, B * Tk, H, Dd);
+    be->ops->linear_forward(be, a->s.t1, Y, m->w.dec_embed_w, m->w.dec_embed_b, B * Tk, H, Dd);
     for (int s = 0; s < B; s++) {
-        o->copy(a->mim_ext + (size_t)s * E * Dd, a->s.t1 + (size_t)s * Tk * Dd, (size_t)Tk * Dd);
-        o->copy(a->mim_ext + ((size_t)s * E + Tk) * Dd, m->w.mask_token, (size_t)Dd);
+        be->ops->copy(be, a->mim_ext + (size_t)s * E * Dd, a->s.t1 + (size_t)s * Tk * Dd, (size_t)Tk * Dd);
+        be->ops->copy(be, a->mim_ext + ((size_t)s * E + Tk) * Dd, m->w.mask_token, (size_t)Dd);
     }
-    /* un-shuffle: CLS, then patch j <- its kept token (ids_restore[j] < keep) or the mask token */
-    for (int s = 0; s < B; s++) {
-        int32_t *u = m->h_unshuf + (size_t)s * T;
-        float *mask = m->h_fbuf + (size_t)s * N;
-        u[0] = 0;
-        for (int j = 0; j < N; j++) mask[j] = 1.0f;
-        for (int r = 0; r < N; r++) {
-            int j = b->mim_ids_shuffle[s * N + r];
-            u[1 + j] = r < keep ? 1 + r : Tk;
-            if (r < keep) mask[j] = 0.0f;
-        }
-    }
-    o->upload(a->mim_mask, m->h_fbuf, (size_t)B * N * sizeof(float));
-    o->gather_rows(a->dec_x[0], a->mim_ext, m->h_unshuf, B, E, T, Dd); // (B,N+1,Dd)
-    for (int s = 0; s < B; s++) o->add_inplace(a->dec_x[0] + (size_t)s * T * Dd, m->w.dec_pos, (size_t)T * Dd);
+    /* un-shuffle (staged): CLS, then patch j <- its kept token (ids_restore[j] < keep) or the mask token */
+    be->ops->gather_rows(be, a->dec_x[0], a->mim_ext, m->st.unshuf, B, E, T, Dd); // (B,N+1,Dd)
+    for (int s = 0; s < B; s++) be->ops->add_inplace(be, a->dec_x[0] + (size_t)s * T * Dd, m->w.dec_pos, (size_t)T * Dd);
     for (int i = 0; i < c->mim_decoder_num_layers; i++)
-        m3ae_clip_block_forward(o, a->dec_x[i + 1], a->dec_x[i], &m->w.dblk[i], &a->dblk[i], B, T, Dd,
+        m3ae_clip_block_forward(be, a->dec_x[i + 1], a->dec_x[i], &m->w.dblk[i], &a->dblk[i], B, T, Dd,
                                 c->mim_decoder_num_heads);
-    o->layernorm_forward(a->dec_norm, a->dec_mean, a->dec_rstd, a->dec_x[c->mim_decoder_num_layers], m->w.dec_norm_g,
+    be->ops->layernorm_forward(be, a->dec_norm, a->dec_mean, a->dec_rstd, a->dec_x[c->mim_decoder_num_layers], m->w.dec_norm_g,
                          m->w.dec_norm_b, B * T, Dd, CLIP_LN_EPS);
     for (int s = 0; s < B; s++) /* decoder_pred on the patch tokens (CLS dropped): (B,N,PD) */
-        o->linear_forward(a->mim_pred + (size_t)s * N * PD, a->dec_norm + ((size_t)s * T + 1) * Dd, m->w.dec_pred_w,
+        be->ops->linear_forward(be, a->mim_pred + (size_t)s * N * PD, a->dec_norm + ((size_t)s * T + 1) * Dd, m->w.dec_pred_w,
                           m->w.dec_pred_b, N, Dd, PD);
     /* target: patchify (p,q,c) of the input image, normalised per patch (unbiased var + 1e-6) */
-    o->patchify(a->mim_target, a->img, B, c->image_size, c->image_size, c->patch_size, 1);
-    o->patch_normalize(a->mim_target, B * N, PD, 1e-6f);
+    be->ops->patchify(be, a->mim_target, m->st.img, B, c->image_size, c->image_size, c->patch_size, 1);
+    be->ops->patch_normalize(be, a->mim_target, B * N, PD, 1e-6f);
     double local = (double)B * (N - keep);
     double denom = b->mim_denom > 0 ? b->mim_denom : local;
     m->denom[M3AE_PASS_MIM] = denom;
-    double sum = o->mim_loss(a->mim_dpred, a->mim_pred, a->mim_target, a->mim_mask, B * N, PD,
+    double sum = be->ops->mim_loss(be, a->mim_dpred, a->mim_pred, a->mim_target, m->st.mim_mask, B * N, PD,
                              denom > 0 ? (float)(1.0 / denom) : 0.0f);
     m->last.mim_count = local;
     m->last.mim = denom > 0 ? sum / denom : 0.0;
@@ -418,43 +465,41 @@ static double mim_forward(m3ae_model *m, const m3ae_batch *b) {
 }
 
 static void mim_backward(m3ae_model *m, const m3ae_batch *b, float *dY) {
-    const m3ae_ops *o = m->ops;
+    m3ae_backend *be = m->be;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
     const int B = b->B, N = m3ae_cfg_patches(c), PD = m3ae_cfg_patch_dim(c), keep = m3ae_cfg_mim_keep(c);
     const int H = c->hidden_size, Dd = c->mim_decoder_hidden_size, Tk = keep + 1, E = keep + 2, T = N + 1;
-    o->zero(a->d_dec, (size_t)B * T * Dd);
+    be->ops->zero(be, a->d_dec, (size_t)B * T * Dd);
     for (int s = 0; s < B; s++)
-        o->linear_backward(a->d_dec + ((size_t)s * T + 1) * Dd, m->g.dec_pred_w, m->g.dec_pred_b,
+        be->ops->linear_backward(be, a->d_dec + ((size_t)s * T + 1) * Dd, m->g.dec_pred_w, m->g.dec_pred_b,
                            a->mim_dpred + (size_t)s * N * PD, a->dec_norm + ((size_t)s * T + 1) * Dd, m->w.dec_pred_w, N,
                            Dd, PD, 0);
-    o->layernorm_backward(a->d_dec2, m->g.dec_norm_g, m->g.dec_norm_b, a->d_dec, a->dec_x[c->mim_decoder_num_layers],
+    be->ops->layernorm_backward(be, a->d_dec2, m->g.dec_norm_g, m->g.dec_norm_b, a->d_dec, a->dec_x[c->mim_decoder_num_layers],
                           a->dec_mean, a->dec_rstd, m->w.dec_norm_g, B * T, Dd, 0);
     for (int i = c->mim_decoder_num_layers - 1; i >= 0; i--)
-        m3ae_clip_block_backward(o, a->d_dec2, a->dec_x[i], &m->w.dblk[i], &m->g.dblk[i], &a->dblk[i], &a->s, B, T, Dd,
+        m3ae_clip_block_backward(be, a->d_dec2, a->dec_x[i], &m->w.dblk[i], &m->g.dblk[i], &a->dblk[i], &a->s, B, T, Dd,
                                  c->mim_decoder_num_heads);
     /* decoder_pos_embed is fixed: no gradient */
-    o->zero(a->d_ext, (size_t)B * E * Dd);
-    o->gather_rows_backward(a->d_ext, a->d_dec2, m->h_unshuf, B, E, T, Dd);
+    be->ops->zero(be, a->d_ext, (size_t)B * E * Dd);
+    be->ops->gather_rows_backward(be, a->d_ext, a->d_dec2, m->st.unshuf, B, E, T, Dd);
     for (int s = 0; s < B; s++) {
-        o->add_inplace(m->g.mask_token, a->d_ext + ((size_t)s * E + Tk) * Dd, (size_t)Dd);
-        o->copy(a->s.t1 + (size_t)s * Tk * Dd, a->d_ext + (size_t)s * E * Dd, (size_t)Tk * Dd);
+        be->ops->add_inplace(be, m->g.mask_token, a->d_ext + ((size_t)s * E + Tk) * Dd, (size_t)Dd);
+        be->ops->copy(be, a->s.t1 + (size_t)s * Tk * Dd, a->d_ext + (size_t)s * E * Dd, (size_t)Tk * Dd);
     }
-    o->linear_backward(dY, m->g.dec_embed_w, m->g.dec_embed_b, a->s.t1, stream_at(m, 1, c->mim_layer),
+    be->ops->linear_backward(be, dY, m->g.dec_embed_w, m->g.dec_embed_b, a->s.t1, stream_at(m, 1, c->mim_layer),
                        m->w.dec_embed_w, B * Tk, H, Dd, 0);
 }
 
 static double itm_forward(m3ae_model *m, const m3ae_batch *b) {
-    const m3ae_ops *o = m->ops;
+    m3ae_backend *be = m->be;
     m3ae_acts *a = &m->a;
     const int B = b->B, H = m->cfg.hidden_size;
-    o->linear_forward(a->itm_logits, a->cls, m->w.itm_w, m->w.itm_b, B, 2 * H, 2); // (B,2)
-    for (int s = 0; s < B; s++) m->h_itm_labels[s] = b->itm_labels[s];
-    o->upload(a->itm_labels, m->h_itm_labels, (size_t)B * sizeof(int32_t));
+    be->ops->linear_forward(be, a->itm_logits, a->cls, m->w.itm_w, m->w.itm_b, B, 2 * H, 2); // (B,2)
     double denom = b->itm_denom > 0 ? b->itm_denom : B;
     m->denom[M3AE_PASS_ITM] = denom;
     int count = 0, correct = 0;
-    double sum = o->cross_entropy(a->itm_dlogits, a->itm_logits, a->itm_labels, B, 2, -100, (float)(1.0 / denom),
+    double sum = be->ops->cross_entropy(be, a->itm_dlogits, a->itm_logits, m->st.itm_labels, B, 2, M3AE_IGNORE_INDEX, (float)(1.0 / denom),
                                   &count, &correct);
     m->last.itm_correct = correct;
     m->last.itm = sum / denom;
@@ -463,25 +508,24 @@ static double itm_forward(m3ae_model *m, const m3ae_batch *b) {
 
 /* Writes the gradients of both top fusion streams (only token 0 is non-zero). */
 static void itm_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *dY) {
-    const m3ae_ops *o = m->ops;
+    m3ae_backend *be = m->be;
     m3ae_acts *a = &m->a;
     const int B = b->B, H = m->cfg.hidden_size, Ts[2] = {m->cfg.max_text_len, m->cur_T};
     float *dS[2] = {dX, dY};
-    o->linear_backward(a->d_cls, m->g.itm_w, m->g.itm_b, a->itm_dlogits, a->cls, m->w.itm_w, B, 2 * H, 2, 0);
+    be->ops->linear_backward(be, a->d_cls, m->g.itm_w, m->g.itm_b, a->itm_dlogits, a->cls, m->w.itm_w, B, 2 * H, 2, 0);
     for (int s = 0; s < 2; s++) {
-        o->copy_rows(a->s.t1, H, a->d_cls + s * H, 2 * H, B, H); // (B,H)
-        o->tanh_backward(a->s.t1, a->s.t1, a->pool_out[s], (size_t)B * H);
-        o->linear_backward(a->s.t2, m->g.pool_w[s], m->g.pool_b[s], a->s.t1, a->pool_in[s], m->w.pool_w[s], B, H, H, 0);
-        o->zero(dS[s], (size_t)B * Ts[s] * H);
-        o->copy_rows(dS[s], Ts[s] * H, a->s.t2, H, B, H);
+        be->ops->copy_rows(be, a->s.t1, H, a->d_cls + s * H, 2 * H, B, H); // (B,H)
+        be->ops->tanh_backward(be, a->s.t1, a->s.t1, a->pool_out[s], (size_t)B * H);
+        be->ops->linear_backward(be, a->s.t2, m->g.pool_w[s], m->g.pool_b[s], a->s.t1, a->pool_in[s], m->w.pool_w[s], B, H, H, 0);
+        be->ops->zero(be, dS[s], (size_t)B * Ts[s] * H);
+        be->ops->copy_rows(be, dS[s], Ts[s] * H, a->s.t2, H, B, H);
     }
 }
 
 /* ---- the passes ---- */
 
 double m3ae_model_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
-    check_batch(m, pass, b);
-    for (int s = 0; s < b->B; s++) m->h_sample_ids[s] = b->sample_ids ? b->sample_ids[s] : s;
+    check_staged(m, pass, b);
     m->cur_B = b->B;
     m->cur_pass = pass;
     text_forward(m, pass, b);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/backend.h"
 #include "model/registry.h"
 
 typedef struct {
@@ -38,10 +39,11 @@ int m3ae_param_gets_gradient(const m3ae_param *p);
 /* Learning rate of tensor p at `step`. */
 double m3ae_adamw_lr(const m3ae_adamw_config *c, const m3ae_param *p, int64_t step);
 
-/* One update of every tensor of the registry. params, grads, exp_avg, exp_avg_sq are arenas laid out
- * by r (host memory). `step` is the 0-based optimizer step (so bias correction uses step + 1).
- * Returns the global gradient norm (before clipping). Deterministic for any thread count. */
-double m3ae_adamw_step(const m3ae_adamw_config *c, const m3ae_registry *r, float *params, float *grads,
-                       float *exp_avg, float *exp_avg_sq, int64_t step);
+/* One update of every tensor of the registry through the backend's sq_norm and adamw entries.
+ * params, grads, exp_avg, exp_avg_sq are arenas laid out by r in the backend's memory. `step` is
+ * the 0-based optimizer step (so bias correction uses step + 1). Returns the global gradient norm
+ * (before clipping). Deterministic for any thread count. */
+double m3ae_adamw_step(m3ae_backend *be, const m3ae_adamw_config *c, const m3ae_registry *r, float *params,
+                       float *grads, float *exp_avg, float *exp_avg_sq, int64_t step);
 
 #endif

@@ -42,10 +42,11 @@ static int all_ok(run *r, int rc, const m3ae_error *err, int code) {
 
 /* ------------------------------------------------------------------ the model calls */
 
-/* The task's passes on one staged batch: forward + backward (training, gradients accumulate) or
+/* The task's passes on one batch, staged here: forward + backward (training, gradients accumulate) or
  * forward only (validation). *l receives the statistics of the last pass of each kind. */
 static void run_passes(run *r, const m3ae_batch *b, int backward, m3ae_losses *l) {
     const m3ae_pass_list *p = &r->task->passes;
+    m3ae_model_stage(r->model, b); /* one upload of the micro-batch for all its passes */
     for (int i = 0; i < p->n; i++) {
         m3ae_model_forward(r->model, p->passes[i], b);
         if (backward) m3ae_model_backward(r->model, p->passes[i], b);
@@ -220,7 +221,7 @@ static int train(run *r, int64_t start) {
     m3ae_error err = {{0}};
     m3ae_flops fl;
     m3ae_flops_compute(&c->model, &fl);
-    double gemm = m3ae_measure_gemm_gflops(m3ae_model_ops(r->model));
+    double gemm = m3ae_backend_gemm_gflops(m3ae_model_backend(r->model));
     double peak = c->peak_tflops > 0 ? c->peak_tflops * 1e12 : gemm * 1e9; /* per rank */
     print_startup(r, gemm, &fl);
     if (r->rank == 0) m3ae_metrics_print_header(stdout, t->train_metrics, t->n_train_metrics);
@@ -245,7 +246,8 @@ static int train(run *r, int64_t start) {
             t->release(r->train, r->leased[k]);
         }
         if (r->world > 1) m3ae_dist_allreduce_sum(grads, r->reg->arena_floats);
-        double gnorm = m3ae_adamw_step(&r->opt, r->reg, params, grads, r->exp_avg, r->exp_avg_sq, step);
+        double gnorm = m3ae_adamw_step(m3ae_model_backend(r->model), &r->opt, r->reg, params, grads, r->exp_avg,
+                                       r->exp_avg_sq, step);
         m3ae_metric_set_reduce_ranks(&stepm);
         m3ae_metric_set_count_step(&stepm);
         m3ae_metric_set_add(&interval, &stepm);
@@ -344,12 +346,16 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
     }
 
     /* model and optimizer state: planned and allocated once */
-    r.model = m3ae_model_create(&cfg->model, m3ae_ops_cpu((int)cfg->threads), (int)cfg->per_gpu_batchsize);
+    m3ae_backend_options bopt = {.threads = (int)cfg->threads, .act_dtype = M3AE_DTYPE_F32};
+    m3ae_backend *be = m3ae_backend_open(cfg->device, &bopt, &err);
+    if ((code = all_ok(&r, be == NULL, &err, M3AE_EXIT_USAGE))) goto out;
+    r.model = m3ae_model_create(&cfg->model, be, (int)cfg->per_gpu_batchsize);
     r.reg = m3ae_model_registry(r.model);
     m3ae_model_init_params(r.model, (uint64_t)cfg->seed);
     m3ae_model_set_train(r.model, 1, (uint64_t)cfg->seed);
-    r.exp_avg = m3ae_alloc(r.reg->arena_floats * sizeof(float), "AdamW first moments");
-    r.exp_avg_sq = m3ae_alloc(r.reg->arena_floats * sizeof(float), "AdamW second moments");
+    /* AdamW moments in backend memory (the CPU backend's is host memory, which restore reads into) */
+    r.exp_avg = be->ops->alloc(be, r.reg->arena_floats * sizeof(float), "AdamW first moments");
+    r.exp_avg_sq = be->ops->alloc(be, r.reg->arena_floats * sizeof(float), "AdamW second moments");
     r.leased = m3ae_alloc((size_t)r.accum * sizeof *r.leased, "the step's micro-batches");
     m3ae_metric_set_init(&r.val_set, task->val_metrics, task->n_val_metrics);
 
@@ -374,8 +380,13 @@ out:
     if (r.metrics) fclose(r.metrics);
     m3ae_free(r.leased);
     if (r.val_set.num) m3ae_metric_set_free(&r.val_set);
-    m3ae_free(r.exp_avg), m3ae_free(r.exp_avg_sq);
-    if (r.model) m3ae_model_destroy(r.model);
+    if (r.model) {
+        m3ae_backend *mbe = m3ae_model_backend(r.model);
+        if (r.exp_avg) mbe->ops->free(mbe, r.exp_avg);
+        if (r.exp_avg_sq) mbe->ops->free(mbe, r.exp_avg_sq);
+        m3ae_model_destroy(r.model);
+        m3ae_backend_close(mbe);
+    }
     if (r.val) task->close(r.val);
     if (r.train) task->close(r.train);
     return code;

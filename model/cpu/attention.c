@@ -1,6 +1,7 @@
 /* Multi-head scaled dot-product attention on the CPU. Work is split over (batch, head) pairs, each
  * a fixed sequence of single-threaded OpenBLAS calls (scores, softmax, probs * V), so the result is
  * the same for any thread count and the per-head matrices stay in cache between the steps. */
+#include <omp.h>
 #include <stdlib.h>
 
 #include "common/error.h"
@@ -48,13 +49,21 @@ M3AE_CPU_SIMD_CLONES static void softmax_backward_rows(float *S, const float *P,
     }
 }
 
-static float *thread_buffer(size_t n, const char *what) {
-    float *p = malloc(n * sizeof(float));
-    M3AE_CHECK(p != NULL, M3AE_EXIT_SYSTEM, "out of memory for the attention %s (%zu floats)", what, n);
-    return p;
+/* The dropout mask buffers: one (Tq,Tk) slot per thread from the workspace, so the team is at most
+ * as large as the slots reserved at planning time (the result does not depend on the team size). */
+size_t m3ae_cpu_attention_workspace(int64_t Tq, int64_t Tk, int drop) {
+    const int slots = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1; /* the team at planning time */
+    return drop ? (size_t)slots * (size_t)Tq * (size_t)Tk * sizeof(float) : 0;
 }
 
-void m3ae_cpu_attention_forward(float *out, int ldo, float *probs, const float *q, int ldq, const float *k,
+static int team_size(m3ae_backend *be, size_t tt, float **ws, const char *what) {
+    *ws = m3ae_backend_workspace(be, tt * sizeof(float), what);
+    size_t slots = be->workspace_bytes / (tt * sizeof(float));
+    int t = omp_get_max_threads();
+    return (size_t)t < slots ? t : (int)slots;
+}
+
+void m3ae_cpu_attention_forward(m3ae_backend *be, float *out, int ldo, float *probs, const float *q, int ldq, const float *k,
                                 int ldk, const float *v, int ldv, const float *key_mask, int B, int Tq, int Tk,
                                 int H, int hd, float scale, const m3ae_dropout *d) {
     // q (B,Tq,ldq), k (B,Tk,ldk), v (B,Tk,ldv), key_mask (B,Tk) -> probs (B,H,Tq,Tk), out (B,Tq,ldo)
@@ -62,9 +71,11 @@ void m3ae_cpu_attention_forward(float *out, int ldo, float *probs, const float *
     const int drop = m3ae_cpu_dropout_active(d);
     const size_t tt = (size_t)Tq * Tk;
     const int nbh = B * H;
-#pragma omp parallel if (nbh > 1 && tt * hd * nbh >= 65536)
+    float *ws = NULL;
+    const int team = drop ? team_size(be, tt, &ws, "attention_forward (dropped probabilities)") : omp_get_max_threads();
+#pragma omp parallel num_threads(team) if (nbh > 1 && tt * hd * nbh >= 65536)
     {
-        float *pd = drop ? thread_buffer(tt, "dropped probabilities") : NULL;
+        float *pd = drop ? ws + (size_t)omp_get_thread_num() * tt : NULL;
 #pragma omp for schedule(static)
         for (int bh = 0; bh < nbh; bh++) {
             int b = bh / H, h = bh % H;
@@ -87,11 +98,10 @@ void m3ae_cpu_attention_forward(float *out, int ldo, float *probs, const float *
             m3ae_cpu_gemm_serial(0, 0, Tq, hd, Tk, 1.0f, src, Tk, vb, ldv, 0.0f, out + (size_t)b * Tq * ldo + (size_t)h * hd,
                                  ldo);
         }
-        free(pd);
     }
 }
 
-void m3ae_cpu_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, int ldo,
+void m3ae_cpu_attention_backward(m3ae_backend *be, float *dq, float *dk, float *dv, float *scratch, const float *dout, int ldo,
                                  const float *probs, const float *q, int ldq, const float *k, int ldk,
                                  const float *v, int ldv, int B, int Tq, int Tk, int H, int hd, float scale,
                                  const m3ae_dropout *d) {
@@ -100,9 +110,11 @@ void m3ae_cpu_attention_backward(float *dq, float *dk, float *dv, float *scratch
     const int drop = m3ae_cpu_dropout_active(d);
     const size_t tt = (size_t)Tq * Tk;
     const int nbh = B * H;
-#pragma omp parallel if (nbh > 1 && tt * hd * nbh >= 65536)
+    float *ws = NULL;
+    const int team = drop ? team_size(be, tt, &ws, "attention_backward (dropout mask)") : omp_get_max_threads();
+#pragma omp parallel num_threads(team) if (nbh > 1 && tt * hd * nbh >= 65536)
     {
-        float *md = drop ? thread_buffer(tt, "dropout mask") : NULL;
+        float *md = drop ? ws + (size_t)omp_get_thread_num() * tt : NULL;
 #pragma omp for schedule(static)
         for (int bh = 0; bh < nbh; bh++) {
             int b = bh / H, h = bh % H;
@@ -133,6 +145,5 @@ void m3ae_cpu_attention_backward(float *dq, float *dk, float *dv, float *scratch
             m3ae_cpu_gemm_serial(1, 0, Tk, hd, Tq, scale, S, Tk, qb, ldq, 0.0f, dk + (size_t)b * Tk * ldk + (size_t)h * hd,
                                  ldk);
         }
-        free(md);
     }
 }

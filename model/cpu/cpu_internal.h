@@ -1,6 +1,8 @@
-/* Internals shared by the CPU backend's files (model/cpu/): the functions behind the m3ae_ops table,
- * the fixed-tiling GEMM, the dropout mask generator and a vectorisable exp. Not for layer code:
- * layers call the m3ae_ops table (model/ops.h) only. */
+/* Internals shared by the CPU backend's files (model/cpu/): the functions behind the backend's entry
+ * table (model/cpu/backend_cpu.c adapts them to the backend-first entries of model/backend.h), the
+ * fixed-tiling GEMM, the dropout mask generator and a vectorisable exp. Not for layer code: layers
+ * call the backend's entries (model/backend.h) only. Functions that need scratch take the backend
+ * and draw it from its planned workspace. */
 #ifndef M3AE_MODEL_CPU_INTERNAL_H
 #define M3AE_MODEL_CPU_INTERNAL_H
 
@@ -8,7 +10,7 @@
 #include <stdint.h>
 
 #include "common/rng.h"
-#include "model/ops.h"
+#include "model/backend.h"
 
 /* Element counts below which elementwise loops stay on one thread (OpenMP start-up costs more). */
 #define M3AE_CPU_PAR_MIN 32768
@@ -40,7 +42,8 @@ void m3ae_cpu_linear_backward(float *dx, float *dW, float *db, const float *dy, 
 /* ---- normalisation (norm.c) ---- */
 void m3ae_cpu_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *g,
                                 const float *b, int n, int C, float eps);
-void m3ae_cpu_layernorm_backward(float *dx, float *dg, float *db, const float *dy, const float *x,
+size_t m3ae_cpu_layernorm_workspace(int64_t n, int64_t C);
+void m3ae_cpu_layernorm_backward(m3ae_backend *be, float *dx, float *dg, float *db, const float *dy, const float *x,
                                  const float *mean, const float *rstd, const float *g, int n, int C,
                                  int accumulate_dx);
 void m3ae_cpu_patch_normalize(float *t, int n, int D, float eps);
@@ -65,27 +68,38 @@ void m3ae_cpu_dropout_forward(float *y, const float *x, int B, size_t per_row, c
 void m3ae_cpu_dropout_backward(float *dx, const float *dy, int B, size_t per_row, const m3ae_dropout *d);
 
 /* ---- attention (attention.c) ---- */
-void m3ae_cpu_attention_forward(float *out, int ldo, float *probs, const float *q, int ldq, const float *k,
+/* Workspace of the attention entries: one (Tq,Tk) dropout-mask slot per OpenMP thread at planning
+ * time (0 without dropout); a later, larger team is cut to the reserved slots (the result does not
+ * depend on the team size). */
+size_t m3ae_cpu_attention_workspace(int64_t Tq, int64_t Tk, int drop);
+void m3ae_cpu_attention_forward(m3ae_backend *be, float *out, int ldo, float *probs, const float *q, int ldq, const float *k,
                                 int ldk, const float *v, int ldv, const float *key_mask, int B, int Tq, int Tk,
                                 int H, int hd, float scale, const m3ae_dropout *d);
-void m3ae_cpu_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, int ldo,
+void m3ae_cpu_attention_backward(m3ae_backend *be, float *dq, float *dk, float *dv, float *scratch, const float *dout, int ldo,
                                  const float *probs, const float *q, int ldq, const float *k, int ldk,
                                  const float *v, int ldv, int B, int Tq, int Tk, int H, int hd, float scale,
                                  const m3ae_dropout *d);
 
 /* ---- gathers (gather.c) ---- */
 void m3ae_cpu_embedding_forward(float *y, const int32_t *ids, const float *table, int n, int C);
-void m3ae_cpu_embedding_backward(float *dtable, const float *dy, const int32_t *ids, int n, int C);
+void m3ae_cpu_embedding_backward(float *dtable, const float *dy, const int32_t *ids, int n, int C, int padding_idx);
 void m3ae_cpu_gather_rows(float *y, const float *x, const int32_t *idx, int B, int Tin, int Tout, int C);
 void m3ae_cpu_gather_rows_backward(float *dx, const float *dy, const int32_t *idx, int B, int Tin, int Tout,
                                    int C);
 void m3ae_cpu_patchify(float *patches, const float *img, int B, int H, int W, int P, int channel_last);
 
 /* ---- losses (losses.c) ---- */
-double m3ae_cpu_cross_entropy(float *dlogits, const float *logits, const int32_t *labels, int n, int V,
+size_t m3ae_cpu_cross_entropy_workspace(int64_t n);
+size_t m3ae_cpu_mim_loss_workspace(int64_t n);
+double m3ae_cpu_cross_entropy(m3ae_backend *be, float *dlogits, const float *logits, const int32_t *labels, int n, int V,
                               int ignore_index, float grad_scale, int *count, int *correct);
-double m3ae_cpu_mim_loss(float *dpred, const float *pred, const float *target, const float *mask, int n, int D,
+double m3ae_cpu_mim_loss(m3ae_backend *be, float *dpred, const float *pred, const float *target, const float *mask, int n, int D,
                          float grad_scale);
+
+/* ---- optimizer (optim.c) ---- */
+void m3ae_cpu_adamw(float *param, const float *grad, float *exp_avg, float *exp_avg_sq, size_t n,
+                    const m3ae_adamw_args *a);
+double m3ae_cpu_sq_norm(const float *x, size_t n);
 
 /* Hot elementwise kernels are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load
  * time (GCC function multi-versioning). The kernels use no fused multiply-add (-std=c17 implies

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arena.h"
 #include "common/error.h"
 #include "model/cpu/cpu_internal.h"
 
@@ -41,7 +42,13 @@ M3AE_CPU_SIMD_CLONES static double ce_row(float *g, const float *x, int V, int l
     return (double)mx + log(s) - (double)xl;
 }
 
-double m3ae_cpu_cross_entropy(float *dlogits, const float *logits, const int32_t *labels, int n, int V,
+size_t m3ae_cpu_cross_entropy_workspace(int64_t n) {
+    return n > 0 ? m3ae_align_up((size_t)n * sizeof(double)) + (size_t)n : 0;
+}
+
+size_t m3ae_cpu_mim_loss_workspace(int64_t n) { return n > 0 ? (size_t)n * sizeof(double) : 0; }
+
+double m3ae_cpu_cross_entropy(m3ae_backend *be, float *dlogits, const float *logits, const int32_t *labels, int n, int V,
                               int ignore_index, float grad_scale, int *count, int *correct) {
     // logits (n,V), labels (n) -> dlogits (n,V) (may alias logits); returns the summed loss
     if (n <= 0) {
@@ -49,9 +56,9 @@ double m3ae_cpu_cross_entropy(float *dlogits, const float *logits, const int32_t
         if (correct) *correct = 0;
         return 0.0;
     }
-    double *row_loss = malloc((size_t)n * sizeof(double));
-    unsigned char *row_flags = malloc((size_t)n); /* bit 0: used, bit 1: correct */
-    M3AE_CHECK(row_loss && row_flags, M3AE_EXIT_SYSTEM, "out of memory for cross_entropy (%d rows)", n);
+    char *ws = m3ae_backend_workspace(be, m3ae_cpu_cross_entropy_workspace(n), "cross_entropy (row losses)");
+    double *row_loss = (double *)ws;
+    unsigned char *row_flags = (unsigned char *)ws + m3ae_align_up((size_t)n * sizeof(double)); /* bit 0: used, bit 1: correct */
     for (int r = 0; r < n; r++)
         M3AE_CHECK(labels[r] == ignore_index || (labels[r] >= 0 && labels[r] < V), M3AE_EXIT_FAIL,
                    "cross_entropy: label %d at row %d is outside [0, %d) and is not ignore_index %d", (int)labels[r],
@@ -76,19 +83,16 @@ double m3ae_cpu_cross_entropy(float *dlogits, const float *logits, const int32_t
         used += row_flags[r] & 1;
         hits += (row_flags[r] >> 1) & 1;
     }
-    free(row_loss);
-    free(row_flags);
     if (count) *count = used;
     if (correct) *correct = hits;
     return total;
 }
 
-double m3ae_cpu_mim_loss(float *dpred, const float *pred, const float *target, const float *mask, int n, int D,
+double m3ae_cpu_mim_loss(m3ae_backend *be, float *dpred, const float *pred, const float *target, const float *mask, int n, int D,
                          float grad_scale) {
     // pred (n,D), target (n,D), mask (n) -> dpred (n,D) (may alias pred); returns sum_r mask[r] mean_d (p-t)^2
     if (n <= 0) return 0.0;
-    double *row_loss = malloc((size_t)n * sizeof(double));
-    M3AE_CHECK(row_loss != NULL, M3AE_EXIT_SYSTEM, "out of memory for mim_loss (%d rows)", n);
+    double *row_loss = m3ae_backend_workspace(be, m3ae_cpu_mim_loss_workspace(n), "mim_loss (row losses)");
 #pragma omp parallel for schedule(static) if ((size_t)n * D >= M3AE_CPU_PAR_MIN)
     for (int r = 0; r < n; r++) {
         const float *p = pred + (size_t)r * D, *t = target + (size_t)r * D;
@@ -107,6 +111,5 @@ double m3ae_cpu_mim_loss(float *dpred, const float *pred, const float *target, c
     }
     double total = 0.0;
     for (int r = 0; r < n; r++) total += row_loss[r];
-    free(row_loss);
     return total;
 }

@@ -1,6 +1,7 @@
 /* Layer normalisation (forward, backward) and the MIM per-patch target normalisation. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/error.h"
 #include "model/cpu/cpu_internal.h"
@@ -106,7 +107,13 @@ M3AE_CPU_SIMD_CLONES static void ln_backward_rows(float *dx, double *pg, double 
     }
 }
 
-void m3ae_cpu_layernorm_backward(float *dx, float *dg, float *db, const float *dy, const float *x,
+size_t m3ae_cpu_layernorm_workspace(int64_t n, int64_t C) {
+    if (n <= 0 || C <= 0) return 0;
+    const int64_t rpb = ln_rows_per_block((int)n), nblk = (n + rpb - 1) / rpb;
+    return (size_t)nblk * 2 * (size_t)C * sizeof(double);
+}
+
+void m3ae_cpu_layernorm_backward(m3ae_backend *be, float *dx, float *dg, float *db, const float *dy, const float *x,
                                  const float *mean, const float *rstd, const float *g, int n, int C,
                                  int accumulate_dx) {
     // dy (n,C), x (n,C), mean/rstd (n), g (C) -> dx (n,C) (= or +=), dg (C) +=, db (C) +=
@@ -115,9 +122,9 @@ void m3ae_cpu_layernorm_backward(float *dx, float *dg, float *db, const float *d
     /* per block: partial dg (C) then partial db (C), in double, summed in block order below */
     double *part = NULL;
     if (dg || db) {
-        part = calloc((size_t)nblk * 2 * C, sizeof(double));
-        M3AE_CHECK(part != NULL, M3AE_EXIT_SYSTEM, "out of memory for layernorm_backward partial sums (%d rows, C=%d)",
-                   n, C);
+        const size_t bytes = (size_t)nblk * 2 * C * sizeof(double);
+        part = m3ae_backend_workspace(be, bytes, "layernorm_backward (partial sums)");
+        memset(part, 0, bytes);
     }
 #pragma omp parallel for schedule(static) if ((size_t)n * C >= M3AE_CPU_PAR_MIN)
     for (int blk = 0; blk < nblk; blk++) {
@@ -136,7 +143,6 @@ void m3ae_cpu_layernorm_backward(float *dx, float *dg, float *db, const float *d
             if (dg) dg[c] += (float)sg;
             if (db) db[c] += (float)sb;
         }
-        free(part);
     }
 }
 

@@ -11,7 +11,7 @@
 #include "harness.h"
 #include "model/config.h"
 #include "model/m3ae.h"
-#include "model/ops.h"
+#include "model/backend.h"
 #include "model/registry.h"
 
 #define TOL_OUT 1e-5
@@ -161,8 +161,10 @@ int main(int argc, char **argv) {
     T_CHECK(m3ae_config_validate(&cfg, &err) == 0, "fixture config: %s", err.msg);
     if (t_failures) return t_done("test_model_fixtures");
 
-    const m3ae_ops *ops = m3ae_ops_cpu(0);
-    m3ae_model *m = m3ae_model_create(&cfg, ops, B + 1); /* planned for more than used: strides follow the batch */
+    m3ae_backend *be = m3ae_backend_open("cpu", NULL, &err);
+    T_CHECK(be != NULL, "cpu backend: %s", err.msg);
+    if (!be) return t_done("test_model_fixtures");
+    m3ae_model *m = m3ae_model_create(&cfg, be, B + 1); /* planned for more than used: strides follow the batch */
     const m3ae_registry *r = m3ae_model_registry(m);
     float *params = m3ae_model_params(m);
     m3ae_model_memory_report(m, stdout);
@@ -194,7 +196,7 @@ int main(int argc, char **argv) {
         T_CHECK(same, "parameter %s: fixture shape differs from registry %s", p->name, m3ae_param_shape_str(p, sb, sizeof sb));
         if (!same) continue;
         float *v = read_f32(path, &n);
-        ops->upload(params + p->offset, v, n * sizeof(float));
+        be->ops->upload(be, params + p->offset, v, n * sizeof(float));
         free(v);
     }
     printf("params: %d in fixture, %d in registry, %d missing, %d unexpected\n", l.n, r->n, missing, unexpected);
@@ -243,6 +245,7 @@ int main(int argc, char **argv) {
                         .mlm_labels = mlm_labels,
                         .mim_ids_shuffle = ids_shuffle,
                         .itm_labels = itm_labels};
+    m3ae_model_stage(m, &batch);
 
     /* the three passes, twice: the MLM head on every position (the official computation, whose
      * mlm_logits the fixture holds), then on the predicted positions only (the default) */
@@ -273,7 +276,7 @@ int main(int argc, char **argv) {
             T_CHECK(rn == numel, "%s: %zu elements, model has %zu", path, rn, numel);
             if (ref && rn == numel) {
                 float *mine = malloc(numel * sizeof(float));
-                ops->download(mine, dev, numel * sizeof(float));
+                be->ops->download(be, mine, dev, numel * sizeof(float));
                 double mref, e = rel_err(mine, ref, numel, &mref);
                 printf("  %-28s rel err %.3g  (max|ref| %.3g)\n", path, e, mref);
                 note(&so, path, e);
@@ -312,7 +315,7 @@ int main(int argc, char **argv) {
         T_CHECK(rn == p->numel, "%s: %zu elements, registry %zu", path, rn, p->numel);
         if (rn == p->numel) {
             float *mine = malloc(rn * sizeof(float));
-            ops->download(mine, grads + p->offset, rn * sizeof(float));
+            be->ops->download(be, mine, grads + p->offset, rn * sizeof(float));
             double mref, e = rel_err(mine, ref, rn, &mref);
             if (mref == 0) e = e > 1e-7 ? e : 0; /* an all-zero reference: the absolute max must be ~0 */
             note(&sg, p->name, e);
@@ -367,6 +370,7 @@ int main(int argc, char **argv) {
     free(noise);
     free(l.names);
     m3ae_model_destroy(m);
+    m3ae_backend_close(be);
     H5Fclose(file);
     return t_done("test_model_fixtures");
 }

@@ -12,7 +12,24 @@
 
 #include "common/rng.h"
 #include "harness.h"
-#include "model/ops.h"
+#include "model/backend.h"
+
+/* The CPU backend for the op tests, opened on first use with a workspace large enough for every
+ * shape these tests use (64 MiB); later calls set the OpenMP thread count. */
+static inline void t_set_threads(m3ae_backend **be, int threads) {
+    if (!*be) {
+        m3ae_error err;
+        m3ae_backend_options o = {.threads = threads};
+        *be = m3ae_backend_open("cpu", &o, &err);
+        if (!*be) {
+            fprintf(stderr, "cannot open the cpu backend: %s\n", err.msg);
+            exit(1);
+        }
+        m3ae_backend_reserve_workspace(*be, (size_t)64 << 20);
+        return;
+    }
+    m3ae_backend_set_threads(*be, threads);
+}
 
 static inline float *t_randn(size_t n, uint64_t seed, float scale) {
     float *p = malloc((n ? n : 1) * sizeof(float));

@@ -4,7 +4,7 @@
  * sample b), and thread-count independence. */
 #include "ops_test_util.h"
 
-static const m3ae_ops *ops;
+static m3ae_backend *be;
 
 typedef struct {
     int B, Tq, Tk, H, hd, fused;
@@ -34,7 +34,7 @@ static double att_objf(void *vc, const float *xv) {
     att_bufs(c, xv, &q, &k, &v);
     float *out = calloc(out_n(c), sizeof(float));
     float *probs = malloc(sizeof(float) * c->B * c->H * c->Tq * c->Tk);
-    ops->attention_forward(out, c->ldo, probs, q, c->ldq, k, c->ldk, v, c->ldv, c->key_mask, c->B, c->Tq, c->Tk, c->H,
+    be->ops->attention_forward(be, out, c->ldo, probs, q, c->ldq, k, c->ldk, v, c->ldv, c->key_mask, c->B, c->Tq, c->Tk, c->H,
                            c->hd, c->scale, c->d);
     double L = 0;
     for (size_t i = 0; i < out_n(c); i++) L += (double)c->w[i] * out[i];
@@ -104,7 +104,7 @@ static void run_case(const char *name, att_ctx *c) {
     /* forward */
     float *out = calloc(out_n(c), sizeof(float)), *probs = malloc(sizeof(float) * pn);
     for (size_t i = 0; i < out_n(c); i++) out[i] = 7.0f; /* padding columns must stay untouched */
-    ops->attention_forward(out, c->ldo, probs, c->qbuf + c->qoff, c->ldq, c->kbuf + c->koff, c->ldk, c->vbuf + c->voff,
+    be->ops->attention_forward(be, out, c->ldo, probs, c->qbuf + c->qoff, c->ldq, c->kbuf + c->koff, c->ldk, c->vbuf + c->voff,
                            c->ldv, c->key_mask, c->B, c->Tq, c->Tk, c->H, c->hd, c->scale, c->d);
     double *qd = t_to_double(c->qbuf, c->qn), *kd = t_to_double(c->kbuf, c->kn), *vd = t_to_double(c->vbuf, c->vn);
     double *ref = malloc(sizeof(double) * out_n(c)), *pref = malloc(sizeof(double) * pn);
@@ -127,7 +127,7 @@ static void run_case(const char *name, att_ctx *c) {
     float *dq = calloc(c->qn, sizeof(float)), *dk = c->fused ? dq : calloc(c->kn, sizeof(float)),
           *dv = c->fused ? dq : calloc(c->vn, sizeof(float));
     float *scratch = malloc(sizeof(float) * pn);
-    ops->attention_backward(dq + c->qoff, dk + c->koff, dv + c->voff, scratch, c->w, c->ldo, probs, c->qbuf + c->qoff,
+    be->ops->attention_backward(be, dq + c->qoff, dk + c->koff, dv + c->voff, scratch, c->w, c->ldo, probs, c->qbuf + c->qoff,
                             c->ldq, c->kbuf + c->koff, c->ldk, c->vbuf + c->voff, c->ldv, c->B, c->Tq, c->Tk, c->H, c->hd,
                             c->scale, c->d);
     char what[128];
@@ -183,12 +183,12 @@ static void test_threads(void) {
     size_t pn = (size_t)B * H * T * T;
     float *out[2], *probs[2], *dqkv[2], *scratch = malloc(sizeof(float) * pn);
     for (int t = 0; t < 2; t++) {
-        ops = m3ae_ops_cpu(t + 1);
+        t_set_threads(&be, t + 1);
         out[t] = malloc(sizeof(float) * B * T * W), probs[t] = malloc(sizeof(float) * pn);
         dqkv[t] = malloc(sizeof(float) * B * T * 3 * W);
-        ops->attention_forward(out[t], W, probs[t], qkv, 3 * W, qkv + W, 3 * W, qkv + 2 * W, 3 * W, NULL, B, T, T, H,
+        be->ops->attention_forward(be, out[t], W, probs[t], qkv, 3 * W, qkv + W, 3 * W, qkv + 2 * W, 3 * W, NULL, B, T, T, H,
                                hd, 1.0f / sqrtf(hd), &d);
-        ops->attention_backward(dqkv[t], dqkv[t] + W, dqkv[t] + 2 * W, scratch, dout, W, probs[t], qkv, 3 * W, qkv + W,
+        be->ops->attention_backward(be, dqkv[t], dqkv[t] + W, dqkv[t] + 2 * W, scratch, dout, W, probs[t], qkv, 3 * W, qkv + W,
                                 3 * W, qkv + 2 * W, 3 * W, B, T, T, H, hd, 1.0f / sqrtf(hd), &d);
     }
     T_CHECK(memcmp(out[0], out[1], sizeof(float) * B * T * W) == 0, "attention_forward differs for 1 and 2 threads");
@@ -196,11 +196,11 @@ static void test_threads(void) {
             "attention_backward differs for 1 and 2 threads");
     for (int t = 0; t < 2; t++) free(out[t]), free(probs[t]), free(dqkv[t]);
     free(qkv), free(dout), free(scratch);
-    ops = m3ae_ops_cpu(1);
+    t_set_threads(&be, 1);
 }
 
 int main(void) {
-    ops = m3ae_ops_cpu(1);
+    t_set_threads(&be, 1);
     /* key mask: batch 0 pads its last 2 keys, batch 1 its last key */
     float mask5[2 * 5] = {0, 0, 0, -10000, -10000, 0, 0, 0, 0, -10000};
     float mask6[2 * 6] = {0, 0, 0, 0, -10000, -10000, 0, 0, 0, 0, 0, -10000};
@@ -223,10 +223,10 @@ int main(void) {
         c.qn = c.kn = c.vn = (size_t)3 * 33 * 3 * W;
         c.qbuf = c.kbuf = c.vbuf = t_randn(c.qn, 500, 1.0f);
         float *out = malloc(sizeof(float) * 3 * 33 * W), *probs = malloc(sizeof(float) * 3 * 4 * 33 * 33);
-        ops = m3ae_ops_cpu(2);
-        ops->attention_forward(out, W, probs, c.qbuf, 3 * W, c.qbuf + W, 3 * W, c.qbuf + 2 * W, 3 * W, m, 3, 33, 33, 4, 16,
+        t_set_threads(&be, 2);
+        be->ops->attention_forward(be, out, W, probs, c.qbuf, 3 * W, c.qbuf + W, 3 * W, c.qbuf + 2 * W, 3 * W, m, 3, 33, 33, 4, 16,
                                0.25f, NULL);
-        ops = m3ae_ops_cpu(1);
+        t_set_threads(&be, 1);
         double *qd = t_to_double(c.qbuf, c.qn), *ref = malloc(sizeof(double) * 3 * 33 * W);
         att_ref(&c, qd, qd + W, qd + 2 * W, ref, NULL);
         double e = t_rel_err(out, ref, (size_t)3 * 33 * W);

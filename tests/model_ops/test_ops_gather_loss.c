@@ -3,7 +3,7 @@
  * references and finite differences. */
 #include "ops_test_util.h"
 
-static const m3ae_ops *ops;
+static m3ae_backend *be;
 
 /* ---------- embedding ---------- */
 typedef struct {
@@ -15,7 +15,7 @@ typedef struct {
 static double emb_objf(void *vc, const float *table) {
     emb_ctx *c = vc;
     float *y = malloc(sizeof(float) * c->n * c->C);
-    ops->embedding_forward(y, c->ids, table, c->n, c->C);
+    be->ops->embedding_forward(be, y, c->ids, table, c->n, c->C);
     double L = 0;
     for (int i = 0; i < c->n * c->C; i++) L += (double)c->w[i] * y[i];
     free(y);
@@ -36,20 +36,33 @@ static void test_embedding(void) {
     emb_ctx c = {.n = 7, .C = C, .ids = ids};
     float *table = t_randn(V * C, 1, 1.0f), *y = malloc(sizeof(float) * 7 * C);
     c.w = t_randn(7 * C, 2, 1.0f);
-    ops->embedding_forward(y, ids, table, 7, C);
+    be->ops->embedding_forward(be, y, ids, table, 7, C);
     int ok = 1;
     for (int i = 0; i < 7; i++)
         for (int j = 0; j < C; j++) ok &= y[i * C + j] == table[ids[i] * C + j];
     T_CHECK(ok, "embedding_forward != table[ids]");
     float *dt = t_randn(V * C, 3, 1.0f), *dt0 = malloc(sizeof(float) * V * C);
     memcpy(dt0, dt, sizeof(float) * V * C);
-    ops->embedding_backward(dt, c.w, ids, 7, C);
+    be->ops->embedding_backward(be, dt, c.w, ids, 7, C, -1);
     for (int i = 0; i < V * C; i++) dt[i] -= dt0[i]; /* it accumulates */
     t_grad_check("embedding dtable", table, V * C, dt, emb_objf, emb_objd, &c);
     /* rows never used get nothing */
     ok = 1;
     for (int j = 0; j < C; j++) ok &= dt[2 * C + j] == 0.0f && dt[4 * C + j] == 0.0f;
     T_CHECK(ok, "embedding_backward touched unused rows");
+    /* padding_idx (nn.Embedding(padding_idx=3)): row 3 gets nothing, every other row the same as above */
+    float *dp = malloc(sizeof(float) * V * C);
+    memset(dp, 0, sizeof(float) * V * C);
+    be->ops->embedding_backward(be, dp, c.w, ids, 7, C, 3);
+    int pad_zero = 1, others_same = 1;
+    for (int r = 0; r < V; r++)
+        for (int j = 0; j < C; j++) {
+            if (r == 3) pad_zero &= dp[r * C + j] == 0.0f;
+            else others_same &= dp[r * C + j] == dt[r * C + j] + 0.0f || fabsf(dp[r * C + j] - dt[r * C + j]) < 1e-6f;
+        }
+    T_CHECK(pad_zero, "embedding_backward gave the padding_idx row a gradient");
+    T_CHECK(others_same, "embedding_backward with padding_idx changed the other rows");
+    free(dp);
     free(table), free(y), free(c.w), free(dt), free(dt0);
 }
 
@@ -63,7 +76,7 @@ typedef struct {
 static double gat_objf(void *vc, const float *x) {
     gat_ctx *c = vc;
     float *y = malloc(sizeof(float) * c->B * c->Tout * c->C);
-    ops->gather_rows(y, x, c->idx, c->B, c->Tin, c->Tout, c->C);
+    be->ops->gather_rows(be, y, x, c->idx, c->B, c->Tin, c->Tout, c->C);
     double L = 0;
     for (int i = 0; i < c->B * c->Tout * c->C; i++) L += (double)c->w[i] * y[i];
     free(y);
@@ -76,7 +89,7 @@ static void test_gather(void) {
     gat_ctx c = {.B = B, .Tin = Tin, .Tout = Tout, .C = C, .idx = idx};
     float *x = t_randn(B * Tin * C, 10, 1.0f), *y = malloc(sizeof(float) * B * Tout * C);
     c.w = t_randn(B * Tout * C, 11, 1.0f);
-    ops->gather_rows(y, x, idx, B, Tin, Tout, C);
+    be->ops->gather_rows(be, y, x, idx, B, Tin, Tout, C);
     int ok = 1;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < Tout; t++)
@@ -84,7 +97,7 @@ static void test_gather(void) {
     T_CHECK(ok, "gather_rows != x[b, idx[b,t]]");
     float *dx = t_randn(B * Tin * C, 12, 1.0f), *dx0 = malloc(sizeof(float) * B * Tin * C);
     memcpy(dx0, dx, sizeof(float) * B * Tin * C);
-    ops->gather_rows_backward(dx, c.w, idx, B, Tin, Tout, C);
+    be->ops->gather_rows_backward(be, dx, c.w, idx, B, Tin, Tout, C);
     for (int i = 0; i < B * Tin * C; i++) dx[i] -= dx0[i];
     t_grad_check("gather_rows dx", x, B * Tin * C, dx, gat_objf, NULL, &c);
     free(x), free(y), free(c.w), free(dx), free(dx0);
@@ -95,7 +108,7 @@ static void test_patchify(void) {
     int B = 2, H = 12, W = 8, P = 4, gh = H / P, gw = W / P, D = 3 * P * P;
     float *img = t_randn(B * 3 * H * W, 20, 1.0f), *pa = malloc(sizeof(float) * B * gh * gw * D);
     for (int cl = 0; cl < 2; cl++) {
-        ops->patchify(pa, img, B, H, W, P, cl);
+        be->ops->patchify(be, pa, img, B, H, W, P, cl);
         int ok = 1;
         for (int b = 0; b < B; b++)
             for (int i = 0; i < gh; i++)
@@ -121,7 +134,7 @@ typedef struct {
 
 static double ce_objf(void *vc, const float *x) {
     ce_ctx *c = vc;
-    return c->gs * ops->cross_entropy(NULL, x, c->labels, c->n, c->V, c->ignore, c->gs, NULL, NULL);
+    return c->gs * be->ops->cross_entropy(be, NULL, x, c->labels, c->n, c->V, c->ignore, c->gs, NULL, NULL);
 }
 
 static double ce_ref(const ce_ctx *c, const double *x) {
@@ -153,7 +166,7 @@ static void test_cross_entropy(void) {
     double ref = ce_ref(&c, xd);
     float *g = malloc(sizeof(float) * n * V);
     int count = -1, correct = -1;
-    double L = ops->cross_entropy(g, x, labels, n, V, -100, c.gs, &count, &correct);
+    double L = be->ops->cross_entropy(be, g, x, labels, n, V, -100, c.gs, &count, &correct);
     T_CLOSE(L, ref, 1e-6, 1e-6, "cross_entropy sum %.9g, reference %.9g", L, ref);
     T_CHECK(count == 4, "cross_entropy count %d, want 4", count);
     T_CHECK(correct == 2, "cross_entropy correct %d, want 2", correct);
@@ -161,13 +174,13 @@ static void test_cross_entropy(void) {
     for (int j = 0; j < V; j++) zero &= g[1 * V + j] == 0.0f && g[4 * V + j] == 0.0f;
     T_CHECK(zero, "cross_entropy gradient of ignored rows is not zero");
     x[1 * V + 5] = 0.5f; /* back to a moderate value for finite differences */
-    ops->cross_entropy(g, x, labels, n, V, -100, c.gs, NULL, NULL);
+    be->ops->cross_entropy(be, g, x, labels, n, V, -100, c.gs, NULL, NULL);
     t_grad_check("cross_entropy dlogits", x, n * V, g, ce_objf, ce_objd, &c);
     /* dlogits may alias logits */
     float *xa = malloc(sizeof(float) * n * V);
     memcpy(xa, x, sizeof(float) * n * V);
-    double La = ops->cross_entropy(xa, xa, labels, n, V, -100, c.gs, NULL, NULL);
-    double Lb = ops->cross_entropy(g, x, labels, n, V, -100, c.gs, NULL, NULL);
+    double La = be->ops->cross_entropy(be, xa, xa, labels, n, V, -100, c.gs, NULL, NULL);
+    double Lb = be->ops->cross_entropy(be, g, x, labels, n, V, -100, c.gs, NULL, NULL);
     T_CHECK(La == Lb && memcmp(xa, g, sizeof(float) * n * V) == 0, "cross_entropy in place differs");
     /* large vocabulary, parallel path: thread independence and the reference */
     int n2 = 40, V2 = 5000;
@@ -178,10 +191,10 @@ static void test_cross_entropy(void) {
     ce_ctx c2 = {.n = n2, .V = V2, .ignore = -100, .labels = lab2, .gs = 1.0f};
     double *x2d = t_to_double(x2, (size_t)n2 * V2);
     double ref2 = ce_ref(&c2, x2d);
-    ops = m3ae_ops_cpu(2);
-    double L2b = ops->cross_entropy(g2b, x2, lab2, n2, V2, -100, 1.0f, &count, NULL);
-    ops = m3ae_ops_cpu(1);
-    double L2a = ops->cross_entropy(g2a, x2, lab2, n2, V2, -100, 1.0f, NULL, NULL);
+    t_set_threads(&be, 2);
+    double L2b = be->ops->cross_entropy(be, g2b, x2, lab2, n2, V2, -100, 1.0f, &count, NULL);
+    t_set_threads(&be, 1);
+    double L2a = be->ops->cross_entropy(be, g2a, x2, lab2, n2, V2, -100, 1.0f, NULL, NULL);
     T_CLOSE(L2a, ref2, 1e-6, 1e-6, "cross_entropy (V=5000) sum %.9g, reference %.9g", L2a, ref2);
     T_CHECK(count == 34, "cross_entropy (V=5000) count %d, want 34", count);
     T_CHECK(L2a == L2b && memcmp(g2a, g2b, sizeof(float) * n2 * V2) == 0,
@@ -198,7 +211,7 @@ typedef struct {
 
 static double mim_objf(void *vc, const float *p) {
     mim_ctx *c = vc;
-    return c->gs * ops->mim_loss(NULL, p, c->target, c->mask, c->n, c->D, c->gs);
+    return c->gs * be->ops->mim_loss(be, NULL, p, c->target, c->mask, c->n, c->D, c->gs);
 }
 
 static double mim_ref(const mim_ctx *c, const double *p) {
@@ -222,7 +235,7 @@ static void test_mim(void) {
     float *p = t_randn(n * D, 40, 1.0f), *t = t_randn(n * D, 41, 1.0f), *g = malloc(sizeof(float) * n * D);
     mim_ctx c = {.n = n, .D = D, .target = t, .mask = mask, .gs = 1.0f / 3.0f};
     double *pd = t_to_double(p, n * D);
-    double L = ops->mim_loss(g, p, t, mask, n, D, c.gs), ref = mim_ref(&c, pd);
+    double L = be->ops->mim_loss(be, g, p, t, mask, n, D, c.gs), ref = mim_ref(&c, pd);
     T_CLOSE(L, ref, 1e-7, 1e-6, "mim_loss sum %.9g, reference %.9g", L, ref);
     int zero = 1;
     for (int d = 0; d < D; d++) zero &= g[1 * D + d] == 0.0f && g[4 * D + d] == 0.0f;
@@ -232,7 +245,7 @@ static void test_mim(void) {
 }
 
 int main(void) {
-    ops = m3ae_ops_cpu(1);
+    t_set_threads(&be, 1);
     test_embedding();
     test_gather();
     test_patchify();

@@ -3,7 +3,7 @@
  * differences; and thread-count independence (same bits with 1, 2 and 3 threads). */
 #include "ops_test_util.h"
 
-static const m3ae_ops *ops;
+static m3ae_backend *be;
 
 /* ---------- gemm ---------- */
 static void check_gemm(int ta, int tb, int M, int N, int K, int pad) {
@@ -27,7 +27,7 @@ static void check_gemm(int ta, int tb, int M, int N, int K, int pad) {
             }
             ref[(size_t)i * ldc + j] = alpha * s + beta * C[(size_t)i * ldc + j];
         }
-    ops->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    be->ops->gemm(be, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     double e = t_rel_err(C, ref, (size_t)M * ldc);
     T_CHECK(e < 1e-5, "gemm ta=%d tb=%d %dx%dx%d pad %d: rel err %.3g", ta, tb, M, N, K, pad, e);
     free(A), free(B), free(C), free(ref);
@@ -44,7 +44,7 @@ static double lin_objf(void *vc, const float *v) {
     lin_ctx *c = vc;
     const float *x = c->which == 0 ? v : c->x, *W = c->which == 1 ? v : c->W, *b = c->which == 2 ? v : c->b;
     float *y = malloc(sizeof(float) * c->n * c->out);
-    ops->linear_forward(y, x, W, b, c->n, c->in, c->out);
+    be->ops->linear_forward(be, y, x, W, b, c->n, c->in, c->out);
     double L = 0;
     for (int i = 0; i < c->n * c->out; i++) L += (double)c->w[i] * y[i];
     free(y);
@@ -75,7 +75,7 @@ static void test_linear(void) {
     float *y = malloc(sizeof(float) * c.n * c.out);
     double *ref = malloc(sizeof(double) * c.n * c.out);
     for (int withb = 0; withb < 2; withb++) {
-        ops->linear_forward(y, c.x, c.W, withb ? c.b : NULL, c.n, c.in, c.out);
+        be->ops->linear_forward(be, y, c.x, c.W, withb ? c.b : NULL, c.n, c.in, c.out);
         for (int r = 0; r < c.n; r++)
             for (int o = 0; o < c.out; o++) {
                 double s = withb ? c.b[o] : 0;
@@ -91,7 +91,7 @@ static void test_linear(void) {
           *db0 = malloc(sizeof(float) * c.out);
     memcpy(dW0, dW, sizeof(float) * c.out * c.in);
     memcpy(db0, db, sizeof(float) * c.out);
-    ops->linear_backward(dx, dW, db, c.w, c.x, c.W, c.n, c.in, c.out, 0);
+    be->ops->linear_backward(be, dx, dW, db, c.w, c.x, c.W, c.n, c.in, c.out, 0);
     for (int i = 0; i < c.out * c.in; i++) dW[i] -= dW0[i];
     for (int i = 0; i < c.out; i++) db[i] -= db0[i];
     c.which = 0;
@@ -102,7 +102,7 @@ static void test_linear(void) {
     t_grad_check("linear db", c.b, c.out, db, lin_objf, lin_objd, &c);
     /* accumulate_dx adds; NULL outputs are allowed */
     memcpy(dx0, dx, sizeof(float) * c.n * c.in);
-    ops->linear_backward(dx, NULL, NULL, c.w, c.x, c.W, c.n, c.in, c.out, 1);
+    be->ops->linear_backward(be, dx, NULL, NULL, c.w, c.x, c.W, c.n, c.in, c.out, 1);
     double e = 0;
     for (int i = 0; i < c.n * c.in; i++) e = fmax(e, fabs(dx[i] - 2 * dx0[i]));
     T_CHECK(e < 1e-5, "linear_backward accumulate_dx: dx != 2 * dx0 (max err %.3g)", e);
@@ -121,7 +121,7 @@ static double ln_objf(void *vc, const float *v) {
     ln_ctx *c = vc;
     const float *x = c->which == 0 ? v : c->x, *g = c->which == 1 ? v : c->g, *b = c->which == 2 ? v : c->b;
     float *y = malloc(sizeof(float) * c->n * c->C), *m = malloc(sizeof(float) * c->n), *rs = malloc(sizeof(float) * c->n);
-    ops->layernorm_forward(y, m, rs, x, g, b, c->n, c->C, c->eps);
+    be->ops->layernorm_forward(be, y, m, rs, x, g, b, c->n, c->C, c->eps);
     double L = 0;
     for (int i = 0; i < c->n * c->C; i++) L += (double)c->w[i] * y[i];
     free(y), free(m), free(rs);
@@ -160,18 +160,18 @@ static void test_layernorm(void) {
     double *xd = t_to_double(c.x, nc), *gd = t_to_double(c.g, c.C), *bd = t_to_double(c.b, c.C);
     double *ref = malloc(sizeof(double) * nc);
     ln_ref(ref, xd, gd, bd, c.n, c.C, c.eps);
-    ops->layernorm_forward(y, m, rs, c.x, c.g, c.b, c.n, c.C, c.eps);
+    be->ops->layernorm_forward(be, y, m, rs, c.x, c.g, c.b, c.n, c.C, c.eps);
     double e = t_rel_err(y, ref, nc);
     T_CHECK(e < 1e-6, "layernorm_forward rel err %.3g", e);
     /* in place (y aliases x) gives the same bits */
     float *xi = malloc(sizeof(float) * nc);
     memcpy(xi, c.x, sizeof(float) * nc);
-    ops->layernorm_forward(xi, m, rs, xi, c.g, c.b, c.n, c.C, c.eps);
+    be->ops->layernorm_forward(be, xi, m, rs, xi, c.g, c.b, c.n, c.C, c.eps);
     T_CHECK(memcmp(xi, y, sizeof(float) * nc) == 0, "layernorm_forward in place differs");
     /* backward */
-    ops->layernorm_forward(y, m, rs, c.x, c.g, c.b, c.n, c.C, c.eps);
+    be->ops->layernorm_forward(be, y, m, rs, c.x, c.g, c.b, c.n, c.C, c.eps);
     float *dx = malloc(sizeof(float) * nc), *dg = calloc(c.C, sizeof(float)), *db = calloc(c.C, sizeof(float));
-    ops->layernorm_backward(dx, dg, db, c.w, c.x, m, rs, c.g, c.n, c.C, 0);
+    be->ops->layernorm_backward(be, dx, dg, db, c.w, c.x, m, rs, c.g, c.n, c.C, 0);
     c.which = 0;
     t_grad_check("layernorm dx", c.x, nc, dx, ln_objf, ln_objd, &c);
     c.which = 1;
@@ -181,7 +181,7 @@ static void test_layernorm(void) {
     /* accumulation: dg, db add; dx adds with accumulate_dx */
     float *dx2 = malloc(sizeof(float) * nc), *dg2 = malloc(sizeof(float) * c.C), *db2 = malloc(sizeof(float) * c.C);
     memcpy(dx2, dx, sizeof(float) * nc), memcpy(dg2, dg, sizeof(float) * c.C), memcpy(db2, db, sizeof(float) * c.C);
-    ops->layernorm_backward(dx2, dg2, db2, c.w, c.x, m, rs, c.g, c.n, c.C, 1);
+    be->ops->layernorm_backward(be, dx2, dg2, db2, c.w, c.x, m, rs, c.g, c.n, c.C, 1);
     e = 0;
     for (size_t i = 0; i < nc; i++) e = fmax(e, fabs(dx2[i] - 2 * dx[i]));
     for (int i = 0; i < c.C; i++) e = fmax(e, fmax(fabs(dg2[i] - 2 * dg[i]), fabs(db2[i] - 2 * db[i])));
@@ -189,7 +189,7 @@ static void test_layernorm(void) {
     /* dx may alias dy */
     float *dyi = malloc(sizeof(float) * nc);
     memcpy(dyi, c.w, sizeof(float) * nc);
-    ops->layernorm_backward(dyi, NULL, NULL, dyi, c.x, m, rs, c.g, c.n, c.C, 0);
+    be->ops->layernorm_backward(be, dyi, NULL, NULL, dyi, c.x, m, rs, c.g, c.n, c.C, 0);
     T_CHECK(memcmp(dyi, dx, sizeof(float) * nc) == 0, "layernorm_backward with dx == dy differs");
     free(y), free(m), free(rs), free(xd), free(gd), free(bd), free(ref), free(xi), free(dx), free(dg), free(db);
     free(dx2), free(dg2), free(db2), free(dyi);
@@ -210,7 +210,7 @@ static void test_patch_normalize(void) {
         v /= (D - 1); /* unbiased, like torch.var */
         for (int d = 0; d < D; d++) ref[r * D + d] = (t[r * D + d] - m) / sqrt(v + 1e-6);
     }
-    ops->patch_normalize(t, n, D, 1e-6f);
+    be->ops->patch_normalize(be, t, n, D, 1e-6f);
     double e = t_rel_err(t, ref, (size_t)n * D);
     T_CHECK(e < 1e-6, "patch_normalize rel err %.3g", e);
     free(t), free(ref);
@@ -228,15 +228,15 @@ static void test_threads(void) {
           *ldy = t_randn((size_t)rows * C, 48, 1.0f);
     float *ly[3], *lm[3], *lr[3], *ldx[3], *ldg[3], *ldb[3];
     for (int t = 0; t < 3; t++) {
-        ops = m3ae_ops_cpu(t + 1);
+        t_set_threads(&be, t + 1);
         y[t] = malloc(sy), dx[t] = malloc(sx), dW[t] = calloc(1, sw), db[t] = calloc(out, sizeof(float));
-        ops->linear_forward(y[t], x, W, b, n, in, out);
-        ops->linear_backward(dx[t], dW[t], db[t], dy, x, W, n, in, out, 0);
+        be->ops->linear_forward(be, y[t], x, W, b, n, in, out);
+        be->ops->linear_backward(be, dx[t], dW[t], db[t], dy, x, W, n, in, out, 0);
         ly[t] = malloc(sizeof(float) * rows * C), lm[t] = malloc(sizeof(float) * rows),
         lr[t] = malloc(sizeof(float) * rows), ldx[t] = malloc(sizeof(float) * rows * C);
         ldg[t] = calloc(C, sizeof(float)), ldb[t] = calloc(C, sizeof(float));
-        ops->layernorm_forward(ly[t], lm[t], lr[t], lx, lg, lb, rows, C, 1e-5f);
-        ops->layernorm_backward(ldx[t], ldg[t], ldb[t], ldy, lx, lm[t], lr[t], lg, rows, C, 0);
+        be->ops->layernorm_forward(be, ly[t], lm[t], lr[t], lx, lg, lb, rows, C, 1e-5f);
+        be->ops->layernorm_backward(be, ldx[t], ldg[t], ldb[t], ldy, lx, lm[t], lr[t], lg, rows, C, 0);
     }
     for (int t = 1; t < 3; t++) {
         T_CHECK(memcmp(y[0], y[t], sy) == 0, "linear_forward differs between 1 and %d threads", t + 1);
@@ -265,12 +265,12 @@ static void test_threads(void) {
         free(ly[t]), free(lm[t]), free(lr[t]), free(ldx[t]), free(ldg[t]), free(ldb[t]);
     }
     free(x), free(W), free(b), free(dy), free(lx), free(lg), free(lb), free(ldy);
-    ops = m3ae_ops_cpu(1);
+    t_set_threads(&be, 1);
 }
 
 int main(void) {
-    ops = m3ae_ops_cpu(1);
-    T_CHECK(strcmp(ops->name, "cpu") == 0, "backend name %s", ops->name);
+    t_set_threads(&be, 1);
+    T_CHECK(strcmp(be->name, "cpu") == 0 && be->ops->is_host(be) == 1, "backend name %s", be->name);
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             check_gemm(ta, tb, 37, 29, 23, 0);

@@ -4,43 +4,43 @@
 #include "model/cpu/cpu_internal.h"
 #include "ops_test_util.h"
 
-static const m3ae_ops *ops;
+static m3ae_backend *be;
 
 static void test_memory(void) {
-    float *a = ops->alloc(1000 * sizeof(float), "test buffer");
+    float *a = be->ops->alloc(be, 1000 * sizeof(float), "test buffer");
     int zero = 1;
     for (int i = 0; i < 1000; i++) zero &= a[i] == 0.0f;
     T_CHECK(zero, "alloc does not zero");
     T_CHECK(((uintptr_t)a & 63) == 0, "alloc not 64-byte aligned");
     float *x = t_randn(100000, 1, 1.0f), *y = t_randn(100000, 2, 1.0f), *y0 = malloc(100000 * sizeof(float));
     memcpy(y0, y, 100000 * sizeof(float));
-    ops->add_inplace(y, x, 100000);
+    be->ops->add_inplace(be, y, x, 100000);
     int ok = 1;
     for (int i = 0; i < 100000; i++) ok &= y[i] == y0[i] + x[i];
     T_CHECK(ok, "add_inplace");
-    ops->scale(y, 0.5f, 100000);
+    be->ops->scale(be, y, 0.5f, 100000);
     ok = 1;
     for (int i = 0; i < 100000; i++) ok &= y[i] == (y0[i] + x[i]) * 0.5f;
     T_CHECK(ok, "scale");
-    ops->copy(y, x, 100000);
+    be->ops->copy(be, y, x, 100000);
     T_CHECK(memcmp(x, y, 100000 * sizeof(float)) == 0, "copy");
-    ops->zero(y, 100000);
+    be->ops->zero(be, y, 100000);
     ok = 1;
     for (int i = 0; i < 100000; i++) ok &= y[i] == 0.0f;
     T_CHECK(ok, "zero");
     /* copy_rows between strided matrices: 7 rows of 5 from ld 9 into ld 6, other columns untouched */
     float dst[7 * 6];
     for (int i = 0; i < 42; i++) dst[i] = -1.0f;
-    ops->copy_rows(dst, 6, x, 9, 7, 5);
+    be->ops->copy_rows(be, dst, 6, x, 9, 7, 5);
     ok = 1;
     for (int r = 0; r < 7; r++)
         for (int c = 0; c < 6; c++) ok &= dst[r * 6 + c] == (c < 5 ? x[r * 9 + c] : -1.0f);
     T_CHECK(ok, "copy_rows");
     float h[4] = {1, 2, 3, 4}, back[4];
-    ops->upload(a, h, sizeof h);
-    ops->download(back, a, sizeof h);
+    be->ops->upload(be, a, h, sizeof h);
+    be->ops->download(be, back, a, sizeof h);
     T_CHECK(memcmp(h, back, sizeof h) == 0, "upload/download round trip");
-    ops->free(a);
+    be->ops->free(be, a);
     free(x), free(y), free(y0);
 }
 
@@ -84,9 +84,9 @@ static double act_ref(int kind, double x) {
 }
 
 static void act_fwd(int kind, float *y, const float *x, size_t n) {
-    if (kind == ACT_GELU) ops->gelu_forward(y, x, n);
-    else if (kind == ACT_QUICK) ops->quickgelu_forward(y, x, n);
-    else ops->tanh_forward(y, x, n);
+    if (kind == ACT_GELU) be->ops->gelu_forward(be, y, x, n);
+    else if (kind == ACT_QUICK) be->ops->quickgelu_forward(be, y, x, n);
+    else be->ops->tanh_forward(be, y, x, n);
 }
 
 static double act_objf(void *vc, const float *x) {
@@ -125,16 +125,16 @@ static void test_activation(int kind, const char *name) {
     float *dx = malloc(sizeof(float) * c.n), *dyx = malloc(sizeof(float) * c.n);
     memcpy(dyx, c.w, sizeof(float) * c.n);
     if (kind == ACT_GELU) {
-        ops->gelu_backward(dx, c.w, xs, c.n);
-        ops->gelu_backward(dyx, dyx, xs, c.n);
+        be->ops->gelu_backward(be, dx, c.w, xs, c.n);
+        be->ops->gelu_backward(be, dyx, dyx, xs, c.n);
     } else if (kind == ACT_QUICK) {
-        ops->quickgelu_backward(dx, c.w, xs, c.n);
-        ops->quickgelu_backward(dyx, dyx, xs, c.n);
+        be->ops->quickgelu_backward(be, dx, c.w, xs, c.n);
+        be->ops->quickgelu_backward(be, dyx, dyx, xs, c.n);
     } else {
         float *yt = malloc(sizeof(float) * c.n);
-        ops->tanh_forward(yt, xs, c.n);
-        ops->tanh_backward(dx, c.w, yt, c.n);
-        ops->tanh_backward(dyx, dyx, yt, c.n);
+        be->ops->tanh_forward(be, yt, xs, c.n);
+        be->ops->tanh_backward(be, dx, c.w, yt, c.n);
+        be->ops->tanh_backward(be, dyx, dyx, yt, c.n);
         free(yt);
     }
     T_CHECK(memcmp(dx, dyx, sizeof(float) * c.n) == 0, "%s backward with dx == dy differs", name);
@@ -156,7 +156,7 @@ static double drop_objf(void *vc, const float *x) {
     drop_ctx *c = vc;
     size_t n = (size_t)c->B * c->per_row;
     float *y = malloc(sizeof(float) * n);
-    ops->dropout_forward(y, x, c->B, c->per_row, c->d);
+    be->ops->dropout_forward(be, y, x, c->B, c->per_row, c->d);
     double L = 0;
     for (size_t i = 0; i < n; i++) L += (double)c->w[i] * y[i];
     free(y);
@@ -172,7 +172,7 @@ static void test_dropout(void) {
     float *x = t_randn(n, 80, 1.0f), *y = malloc(sizeof(float) * n), *y2 = malloc(sizeof(float) * n);
     for (size_t i = 0; i < n; i++)
         if (x[i] == 0.0f) x[i] = 1.0f;
-    ops->dropout_forward(y, x, B, per_row, &d);
+    be->ops->dropout_forward(be, y, x, B, per_row, &d);
     /* the mask is exactly the common/rng.h stream: keep when uniform >= p, scale 1/(1-p) */
     const float scale = 1.0f / (1.0f - d.p);
     size_t mismatch = 0, dropped = 0;
@@ -188,12 +188,12 @@ static void test_dropout(void) {
     double rate = (double)dropped / n, sd = sqrt(0.3 * 0.7 / n);
     T_CHECK(fabs(rate - 0.3) < 4 * sd, "dropout rate %.4f, want 0.3 +- %.4f", rate, 4 * sd);
     /* deterministic, thread-count independent, in place */
-    ops = m3ae_ops_cpu(2);
-    ops->dropout_forward(y2, x, B, per_row, &d);
-    ops = m3ae_ops_cpu(1);
+    t_set_threads(&be, 2);
+    be->ops->dropout_forward(be, y2, x, B, per_row, &d);
+    t_set_threads(&be, 1);
     T_CHECK(memcmp(y, y2, sizeof(float) * n) == 0, "dropout differs between 1 and 2 threads");
     memcpy(y2, x, sizeof(float) * n);
-    ops->dropout_forward(y2, y2, B, per_row, &d);
+    be->ops->dropout_forward(be, y2, y2, B, per_row, &d);
     T_CHECK(memcmp(y, y2, sizeof(float) * n) == 0, "dropout in place differs");
     /* the same sample in another batch position gets the same mask; another step another mask */
     int64_t ids2[3] = {5, 17, 999};
@@ -203,19 +203,19 @@ static void test_dropout(void) {
     memcpy(xr, x + 2 * per_row, sizeof(float) * per_row);
     memcpy(xr + per_row, x, sizeof(float) * per_row);
     memcpy(xr + 2 * per_row, x + per_row, sizeof(float) * per_row);
-    ops->dropout_forward(y2, xr, B, per_row, &d2);
+    be->ops->dropout_forward(be, y2, xr, B, per_row, &d2);
     T_CHECK(memcmp(y2, y + 2 * per_row, sizeof(float) * per_row) == 0 &&
                 memcmp(y2 + per_row, y, sizeof(float) * per_row) == 0,
             "dropout mask depends on the batch position, not only on the sample id");
     d2 = d;
     d2.step = 8;
-    ops->dropout_forward(y2, x, B, per_row, &d2);
+    be->ops->dropout_forward(be, y2, x, B, per_row, &d2);
     size_t same = 0;
     for (size_t i = 0; i < n; i++) same += (y2[i] == 0.0f) == (y[i] == 0.0f);
     T_CHECK(same < n - n / 5, "dropout mask barely changes with the step (%zu of %zu agree)", same, n);
     /* backward applies forward's mask */
     float *dy = t_randn(n, 81, 1.0f), *dx = malloc(sizeof(float) * n);
-    ops->dropout_backward(dx, dy, B, per_row, &d);
+    be->ops->dropout_backward(be, dx, dy, B, per_row, &d);
     mismatch = 0;
     for (size_t i = 0; i < n; i++) mismatch += dx[i] != (y[i] == 0.0f ? 0.0f : dy[i] * scale);
     T_CHECK(mismatch == 0, "dropout backward mask differs from forward's in %zu elements", mismatch);
@@ -223,20 +223,20 @@ static void test_dropout(void) {
     drop_ctx c = {.B = 2, .per_row = 13, .d = &d};
     float *xs = t_randn(26, 82, 1.0f), *dxs = malloc(sizeof(float) * 26);
     c.w = t_randn(26, 83, 1.0f);
-    ops->dropout_backward(dxs, c.w, c.B, c.per_row, &d);
+    be->ops->dropout_backward(be, dxs, c.w, c.B, c.per_row, &d);
     t_grad_check("dropout dx", xs, 26, dxs, drop_objf, NULL, &c);
     /* p == 0 and NULL are the identity */
     m3ae_dropout d0 = d;
     d0.p = 0.0f;
-    ops->dropout_forward(y2, x, B, per_row, &d0);
+    be->ops->dropout_forward(be, y2, x, B, per_row, &d0);
     T_CHECK(memcmp(y2, x, sizeof(float) * n) == 0, "dropout p=0 is not the identity");
-    ops->dropout_backward(y2, dy, B, per_row, NULL);
+    be->ops->dropout_backward(be, y2, dy, B, per_row, NULL);
     T_CHECK(memcmp(y2, dy, sizeof(float) * n) == 0, "dropout NULL backward is not the identity");
     free(x), free(y), free(y2), free(xr), free(dy), free(dx), free(xs), free(dxs), free(c.w);
 }
 
 int main(void) {
-    ops = m3ae_ops_cpu(1);
+    t_set_threads(&be, 1);
     test_memory();
     test_expf();
     test_activation(ACT_GELU, "gelu");

@@ -28,6 +28,9 @@ int main(void) {
     m3ae_config cfg;
     m3ae_error err;
     T_CHECK(m3ae_config_preset(&cfg, "tiny", &err) == 0, "%s", err.msg);
+    m3ae_backend *be = m3ae_backend_open("cpu", NULL, &err);
+    T_CHECK(be != NULL, "cpu backend: %s", err.msg);
+    if (!be) return t_done("test_optimizer");
     m3ae_registry reg;
     m3ae_registry_build(&reg, &cfg);
     size_t n = reg.arena_floats;
@@ -44,9 +47,9 @@ int main(void) {
     for (int64_t step = 0; step < 4; step++) {
         fill(g, n, 100 + (uint64_t)step, 0.1f);
         omp_set_num_threads(1);
-        m3ae_adamw_step(&c, &reg, p, g, m, v, step);
+        m3ae_adamw_step(be, &c, &reg, p, g, m, v, step);
         omp_set_num_threads(2);
-        double norm = m3ae_adamw_step(&c, &reg, p2, g, m2, v2, step);
+        double norm = m3ae_adamw_step(be, &c, &reg, p2, g, m2, v2, step);
         /* reference, in double */
         double sq = 0;
         for (int t = 0; t < reg.n; t++) {
@@ -103,10 +106,11 @@ int main(void) {
     c.grad_clip = 1e-3;
     memcpy(p2, p, n * 4);
     memset(m2, 0, n * 4), memset(v2, 0, n * 4);
-    double norm = m3ae_adamw_step(&c, &reg, p2, g, m2, v2, 4);
+    double norm = m3ae_adamw_step(be, &c, &reg, p2, g, m2, v2, 4);
     int k = (int)reg.p[i1].offset;
     T_CLOSE(m2[k], 0.1 * g[k] * 1e-3 / (norm + 1e-6), 1e-12, 1e-5, "clipped first moment");
     m3ae_registry_free(&reg);
+    m3ae_backend_close(be);
     void *all[] = {p, g, m, v, p2, m2, v2, dp, dm, dv};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) m3ae_free(all[i]);
     return t_done("test_optimizer");
