@@ -83,7 +83,7 @@ void m3ae_metrics_print(FILE *f, const m3ae_step_metrics *m, const m3ae_metric_d
 
 void m3ae_metrics_json(FILE *f, const m3ae_step_metrics *m, const m3ae_metric_def *defs, int n, const double *v) {
     fprintf(f, "{\"split\": \"train\", \"step\": %lld, \"epoch\": %llu", (long long)m->step, (unsigned long long)m->epoch);
-    for (int i = 0; i < n; i++) fprintf(f, ", \"%s\": %.6g", defs[i].name, v[i]);
+    for (int i = 0; i < n; i++) fprintf(f, ", \"%s\": %.9g", defs[i].name, v[i]);
     fprintf(f, ", \"lr\": %.6g, \"grad_norm\": %.6g, \"samples_per_s\": %.6g, \"mfu\": %.6g, \"eta_s\": %.1f}\n", m->lr,
             m->grad_norm, m->samples_per_s, m->mfu, isfinite(m->eta_s) ? m->eta_s : -1.0);
     fflush(f);
@@ -103,7 +103,7 @@ void m3ae_metrics_print_val(FILE *f, int64_t step, const m3ae_metric_def *defs, 
 
 void m3ae_metrics_json_val(FILE *f, int64_t step, const m3ae_metric_def *defs, int n, const double *v) {
     fprintf(f, "{\"split\": \"val\", \"step\": %lld", (long long)step);
-    for (int i = 0; i < n; i++) fprintf(f, ", \"val_%s\": %.6g", defs[i].name, v[i]);
+    for (int i = 0; i < n; i++) fprintf(f, ", \"val_%s\": %.9g", defs[i].name, v[i]);
     fprintf(f, "}\n");
     fflush(f);
 }

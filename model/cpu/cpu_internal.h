@@ -15,7 +15,7 @@
 /* Element counts below which elementwise loops stay on one thread (OpenMP start-up costs more). */
 #define M3AE_CPU_PAR_MIN 32768
 
-/* ---- memory (ops_cpu.c) ---- */
+/* ---- memory (backend_cpu.c) ---- */
 void *m3ae_cpu_alloc(size_t bytes, const char *what);
 void m3ae_cpu_free(void *p);
 void m3ae_cpu_upload(void *dst, const void *host_src, size_t bytes);
