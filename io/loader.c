@@ -146,7 +146,8 @@ static int build_sample(m3ae_loader *l, worker_ctx *w, m3ae_loader_batch *b, int
         mask[p] = p < n ? 1 : 0;
     }
     m3ae_mlm_mask(l->cfg.seed, epoch, g, ids, L, l->vocab, l->mask_id, l->cfg.mlm_prob, l->cfg.mlm_mode,
-                  b->mlm_ids + (size_t)L * i, b->mlm_labels + (size_t)L * i, NULL);
+                  m3ae_tokenizer_continuation_flags(l->cfg.tokenizer), b->mlm_ids + (size_t)L * i,
+                  b->mlm_labels + (size_t)L * i, NULL);
     m3ae_mim_noise(l->cfg.seed, epoch, g, N, b->mim_noise + (size_t)N * i, b->mim_ids_shuffle + (size_t)N * i);
     uint64_t wrong;
     m3ae_itm_draw(l->cfg.seed, epoch, g, l->n_samples, &b->itm_labels[i], &wrong);
@@ -360,7 +361,7 @@ m3ae_loader *m3ae_loader_open(const m3ae_loader_config *cfg, m3ae_error *err) {
     int S = c->image_size, N = (S / c->patch_size) * (S / c->patch_size);
     for (int s = 0; s < 2; s++) {
         alloc_batch(&l->slots[s].b, c->batch_size, S, c->max_text_len, N);
-        l->slots[s].b.mim_keep = m3ae_mim_keep(N, c->mim_ratio);
+        l->slots[s].b.mim_keep = m3ae_mim_keep_count(N, c->mim_ratio);
     }
     l->threads = calloc((size_t)c->threads, sizeof(pthread_t));
     for (int t = 0; l->threads && t < c->threads; t++) {

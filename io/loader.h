@@ -29,7 +29,7 @@ typedef struct {
     int image_size;                     /* S (288 pretraining) */
     int patch_size;                     /* 16: N = (S/patch)^2 patches */
     int max_text_len;                   /* L (64 pretraining) */
-    float mim_ratio;                    /* 0.75 */
+    double mim_ratio;                   /* 0.75; double as the model's mim_prob (one keep count) */
     float mlm_prob;                     /* 0.15 */
     int mlm_mode;                       /* M3AE_MLM_OFFICIAL or M3AE_MLM_BERNOULLI (io/masks.h) */
     int random_crop;                    /* 1: clip_resizedcrop (M3AE_RNG_CROP), 0: clip */
@@ -53,7 +53,7 @@ typedef struct {
     int64_t *itm_wrong_ids;   /* (B) the other sample drawn for ITM (its image used when label 0) */
     int64_t n_mlm_masked;     /* labelled tokens in the batch */
     int64_t n_mim_masked;     /* removed patches in the batch: B * (N - keep) */
-    int mim_keep;             /* patches kept per sample: int(N * (1 - mim_ratio)) */
+    int mim_keep;             /* patches kept per sample: m3ae_mim_keep_count(N, mim_ratio) */
     uint64_t epoch, position; /* where this batch starts (loader state before it) */
 } m3ae_loader_batch;
 

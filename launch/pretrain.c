@@ -124,7 +124,7 @@ static int open_loader(run *r, const char *dir, m3ae_loader **out, m3ae_error *e
                              .image_size = r->cfg.model.image_size,
                              .patch_size = r->cfg.model.patch_size,
                              .max_text_len = r->cfg.model.max_text_len,
-                             .mim_ratio = (float)r->cfg.model.mim_prob,
+                             .mim_ratio = r->cfg.model.mim_prob,
                              .mlm_prob = (float)r->cfg.model.mlm_prob,
                              .mlm_mode = strcmp(r->cfg.mlm_mode, "bernoulli") ? M3AE_MLM_OFFICIAL : M3AE_MLM_BERNOULLI,
                              .random_crop = (int)r->cfg.random_crop,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/facts.h"
 #include "model/m3ae_internal.h"
 
 #define ROBERTA_LN_EPS 1e-5f
@@ -142,9 +143,11 @@ static void text_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     if (de) o->dropout_backward(dcur, dcur, B, (size_t)L * Dt, de);
     o->layernorm_backward(a->s.t1, m->g.emb_ln_g, m->g.emb_ln_b, dcur, a->emb_sum, a->emb_mean, a->emb_rstd,
                           m->w.emb_ln_g, n, Dt, 0);
-    o->embedding_backward(m->g.word, a->s.t1, m->h_ids, n, Dt);
-    o->embedding_backward(m->g.tpos, a->s.t1, m->h_pos, n, Dt);
-    o->embedding_backward(m->g.ttype, a->s.t1, m->h_zeros, n, Dt);
+    /* nn.Embedding(padding_idx=1) in RoBERTa: row <pad> of the word and position tables never
+     * learns, also when an MLM random replacement put id 1 inside a caption (spec 8 item 10) */
+    o->embedding_backward(m->g.word, a->s.t1, m->h_ids, n, Dt, M3AE_TOKEN_PAD);
+    o->embedding_backward(m->g.tpos, a->s.t1, m->h_pos, n, Dt, M3AE_TOKEN_PAD);
+    o->embedding_backward(m->g.ttype, a->s.t1, m->h_zeros, n, Dt, -1);
 }
 
 /* ---- vision encoder ---- */
@@ -305,12 +308,12 @@ static void fusion_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b, 
     }
     /* projections and type embeddings */
     if (has[0]) {
-        o->embedding_backward(m->g.type_emb, a->dS[cur][0], m->h_zeros, B * L, H);
+        o->embedding_backward(m->g.type_emb, a->dS[cur][0], m->h_zeros, B * L, H, -1);
         o->linear_backward(a->d_text, m->g.proj_w[0], m->g.proj_b[0], a->dS[cur][0], a->tffn[c->text_layers - 1].out,
                            m->w.proj_w[0], B * L, c->text_width, H, 0);
     }
     if (has[1]) {
-        o->embedding_backward(m->g.type_emb, a->dS[cur][1], m->h_ones, B * T, H);
+        o->embedding_backward(m->g.type_emb, a->dS[cur][1], m->h_ones, B * T, H, -1);
         o->linear_backward(a->d_vis, m->g.proj_w[1], m->g.proj_b[1], a->dS[cur][1], a->vis_out, m->w.proj_w[1], B * T,
                            c->vision_width, H, 0);
     }

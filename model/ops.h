@@ -92,9 +92,11 @@ typedef struct m3ae_ops {
                                const m3ae_dropout *d);
 
     /* ---- gathers ---- */
-    /* y(n,C) = table[ids[i]] ; backward: dtable[ids[i]] += dy[i] (in row order: deterministic). ids: host memory */
+    /* y(n,C) = table[ids[i]] ; backward: dtable[ids[i]] += dy[i] (in row order: deterministic). ids: host memory.
+     * Rows i with ids[i] == padding_idx get no gradient (torch nn.Embedding(padding_idx), RoBERTa's
+     * word and position tables, spec 8 item 10); padding_idx = -1 skips none. */
     void (*embedding_forward)(float *y, const int32_t *ids, const float *table, int n, int C);
-    void (*embedding_backward)(float *dtable, const float *dy, const int32_t *ids, int n, int C);
+    void (*embedding_backward)(float *dtable, const float *dy, const int32_t *ids, int n, int C, int padding_idx);
     /* y(B,Tout,C)[b,t] = x(B,Tin,C)[b, idx[b*Tout+t]] ; backward: dx[b, idx] += dy[b, t] (dx accumulates). idx: host */
     void (*gather_rows)(float *y, const float *x, const int32_t *idx, int B, int Tin, int Tout, int C);
     void (*gather_rows_backward)(float *dx, const float *dy, const int32_t *idx, int B, int Tin, int Tout, int C);

@@ -75,7 +75,7 @@ void m3ae_cpu_attention_backward(float *dq, float *dk, float *dv, float *scratch
 
 /* ---- gathers (gather.c) ---- */
 void m3ae_cpu_embedding_forward(float *y, const int32_t *ids, const float *table, int n, int C);
-void m3ae_cpu_embedding_backward(float *dtable, const float *dy, const int32_t *ids, int n, int C);
+void m3ae_cpu_embedding_backward(float *dtable, const float *dy, const int32_t *ids, int n, int C, int padding_idx);
 void m3ae_cpu_gather_rows(float *y, const float *x, const int32_t *idx, int B, int Tin, int Tout, int C);
 void m3ae_cpu_gather_rows_backward(float *dx, const float *dy, const int32_t *idx, int B, int Tin, int Tout,
                                    int C);

@@ -13,13 +13,15 @@ void m3ae_cpu_embedding_forward(float *y, const int32_t *ids, const float *table
     }
 }
 
-void m3ae_cpu_embedding_backward(float *dtable, const float *dy, const int32_t *ids, int n, int C) {
-    // dy (n,C) -> dtable (V,C) += ; columns split in fixed blocks, rows added in order
+void m3ae_cpu_embedding_backward(float *dtable, const float *dy, const int32_t *ids, int n, int C, int padding_idx) {
+    // dy (n,C) -> dtable (V,C) += ; columns split in fixed blocks, rows added in order; the
+    // padding_idx row is left alone (-1 never matches a valid id)
     int nb = (C + 63) / 64;
 #pragma omp parallel for schedule(static) if ((size_t)n * C >= M3AE_CPU_PAR_MIN)
     for (int blk = 0; blk < nb; blk++) {
         int c0 = blk * 64, cn = C - c0 < 64 ? C - c0 : 64;
         for (int i = 0; i < n; i++) {
+            if (ids[i] == padding_idx) continue;
             float *dst = dtable + (size_t)ids[i] * C + c0;
             const float *src = dy + (size_t)i * C + c0;
             for (int c = 0; c < cn; c++) dst[c] += src[c];
