@@ -95,9 +95,9 @@ int m3ae_mlm_mask(uint64_t seed, uint64_t epoch, uint64_t sample, const int32_t 
         if (G == 0 || !continuation || !continuation[ids[p]]) start[G++] = p;
     start[G] = L;
     for (int g = 0; g < G; g++) order[g] = g;
-    /* random.shuffle(cand_indexes), then the first groups in that order that fit: the shuffle is
-     * a Fisher-Yates run only as far as the selection loop looks (the draws of step j do not
-     * depend on G - j steps after it), which with one position per group is today's j < num */
+    /* random.shuffle(cand_indexes), then the groups in that order while they fit. A lazy
+     * Fisher-Yates: step j fixes order[j] with word j, so stopping early leaves the prefix of the
+     * full shuffle; with one position per group the loop ends at j = num (the token-level draws) */
     for (int j = 0; j < G && drawn < num; j++) {
         int k = j + (int)m3ae_rng_below(&r, (uint64_t)j, (uint32_t)(G - j));
         int32_t t = order[j];

@@ -1,6 +1,8 @@
 /* `m3ae bench step`: times a full pretraining step (MLM, MIM and ITM passes, forward + backward,
  * dropout on) of a randomly initialised model on random synthetic inputs, after warm-up. Prints
- * ms/step (median over the timed steps, like experiments/bench/pytorch_step.py), samples/s, the achieved GFLOP/s of the work FLOP model (model/flops.h: the MLM head on the labelled rows, backward on the gradient path) and that rate
+ * ms/step (median over the timed steps, like experiments/bench/pytorch_step.py), samples/s, the
+ * achieved GFLOP/s of the work FLOP model (model/flops.h: the MLM head on the labelled rows,
+ * backward on the gradient path; the official-equivalent count is printed beside it) and that rate
  * as a fraction of the machine's single-precision GEMM rate, measured at start with a 1024^3 sgemm
  * (launch/metrics.c, the probe the training log's MFU uses). */
 #include <stdint.h>

@@ -33,6 +33,11 @@ typedef struct {
     double train_total;               /* forward_total + backward_total: the number for MFU */
 } m3ae_flops_work;
 
+/* Whether the backward of `pass` (the m3ae_pass values: 0 MLM, 1 MIM, 2 ITM, 3 JOINT) reaches fusion
+ * layer `layer` of `stream` (0 text, 1 image) or, with layer = -1, that stream's encoder and
+ * projection: the parts the work count's backward sums (a test holds it to m3ae_pass.c). */
+int m3ae_flops_reaches(const m3ae_config *cfg, int pass, int stream, int layer);
+
 /* mlm_rows: mean labelled MLM positions per sample (the trainer's count over the steps it reports;
  * max_text_len when the head runs on every position). */
 void m3ae_flops_work_compute(const m3ae_config *cfg, double mlm_rows, m3ae_flops_work *w);
