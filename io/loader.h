@@ -20,7 +20,7 @@ typedef struct {
     int image_size;                     /* S (288 pretraining) */
     int patch_size;                     /* 16: N = (S/patch)^2 patches */
     int max_text_len;                   /* L (64 pretraining) */
-    double mim_ratio;                   /* 0.75 */
+    double mim_ratio;                   /* 0.75; double as the model's mim_prob (one keep count) */
     float mlm_prob;                     /* 0.15 */
     int mlm_mode;                       /* M3AE_MLM_OFFICIAL or M3AE_MLM_BERNOULLI (io/masks.h) */
     int random_crop;                    /* 1: clip_resizedcrop (M3AE_RNG_CROP), 0: clip */

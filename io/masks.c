@@ -10,10 +10,6 @@
 #define MLM_WORD_RANDOM (2ull << 20)
 #define MLM_WORD_BERNOULLI (3ull << 20)
 
-int m3ae_mim_keep(int n_patches, float mask_ratio) {
-    return (int)((double)n_patches * (1.0 - (double)mask_ratio));
-}
-
 /* Stable ascending argsort of noise by merge sort (bottom-up); n small (hundreds). */
 static void argsort_stable(const float *x, int32_t *idx, int n) {
     int32_t tmp_small[1024];
@@ -48,7 +44,11 @@ void m3ae_mim_noise(uint64_t seed, uint64_t epoch, uint64_t sample, int n_patche
     argsort_stable(noise, ids_shuffle, n_patches);
 }
 
-static int is_special(int32_t id) { return id == M3AE_TOKEN_BOS || id == M3AE_TOKEN_EOS || id == M3AE_TOKEN_PAD; }
+/* The collator's all_special_ids (get_special_tokens_mask) and the pad mask: never labelled. */
+static int is_special(int32_t id, int mask_id) {
+    return id == M3AE_TOKEN_BOS || id == M3AE_TOKEN_EOS || id == M3AE_TOKEN_PAD || id == M3AE_TOKEN_UNK ||
+           id == mask_id;
+}
 
 static void replace(const m3ae_rng *r, int p, const int32_t *ids, int vocab, int mask_id, int32_t *mlm_ids,
                     int32_t *mlm_labels) {
@@ -62,44 +62,57 @@ static void replace(const m3ae_rng *r, int p, const int32_t *ids, int vocab, int
 }
 
 int m3ae_mlm_mask(uint64_t seed, uint64_t epoch, uint64_t sample, const int32_t *ids, int L, int vocab,
-                  int mask_id, float prob, int mode, int32_t *mlm_ids, int32_t *mlm_labels, int *draws) {
+                  int mask_id, float prob, int mode, const uint8_t *continuation, int32_t *mlm_ids,
+                  int32_t *mlm_labels, int *draws) {
     m3ae_rng r = m3ae_rng_make(seed, M3AE_RNG_MLM, epoch, sample);
-    for (int p = 0; p < L; p++) mlm_ids[p] = ids[p], mlm_labels[p] = M3AE_MLM_IGNORE;
+    for (int p = 0; p < L; p++) mlm_ids[p] = ids[p], mlm_labels[p] = M3AE_IGNORE_INDEX;
     int selected = 0, drawn = 0;
     if (mode == M3AE_MLM_BERNOULLI) {
         for (int p = 0; p < L; p++) {
-            if (is_special(ids[p])) continue;
+            if (is_special(ids[p], mask_id)) continue;
             drawn++;
             if (m3ae_rng_uniform(&r, MLM_WORD_BERNOULLI + (uint64_t)p) < prob) {
                 replace(&r, p, ids, vocab, mask_id, mlm_ids, mlm_labels);
                 selected++;
             }
         }
-    } else {
-        /* Python round() is round-half-even; L*prob is never exactly .5 for the usual L and prob,
-         * but use nearbyint (round-half-even in the default mode) to match it anyway. */
-        int num = (int)nearbyint((double)L * (double)prob);
-        if (num < 1) num = 1;
-        if (num > L) num = L;
-        int32_t pos_small[512];
-        int32_t *pos = L <= 512 ? pos_small : malloc(sizeof(int32_t) * (size_t)L);
-        if (!pos) return -1;
-        for (int p = 0; p < L; p++) pos[p] = p;
-        for (int j = 0; j < num; j++) {
-            int k = j + (int)m3ae_rng_below(&r, (uint64_t)j, (uint32_t)(L - j));
-            int32_t t = pos[j];
-            pos[j] = pos[k];
-            pos[k] = t;
-        }
-        drawn = num;
-        for (int j = 0; j < num; j++) {
-            int p = pos[j];
-            if (is_special(ids[p])) continue;
+        if (draws) *draws = drawn;
+        return selected;
+    }
+    /* Python round() is round-half-even; L*prob is never exactly .5 for the usual L and prob,
+     * but use nearbyint (round-half-even in the default mode) to match it anyway. */
+    int num = (int)nearbyint((double)L * (double)prob);
+    if (num < 1) num = 1;
+    if (num > L) num = L;
+    /* candidate groups as in _whole_word_mask: a "##" token joins the group before it, so groups
+     * are runs of positions; start[g] is the first position of group g, start[G] = L */
+    int32_t small[2 * 512 + 2];
+    int32_t *buf = L <= 512 ? small : malloc(sizeof(int32_t) * (2 * (size_t)L + 2));
+    if (!buf) return -1;
+    int32_t *start = buf, *order = buf + L + 1;
+    int G = 0;
+    for (int p = 0; p < L; p++)
+        if (G == 0 || !continuation || !continuation[ids[p]]) start[G++] = p;
+    start[G] = L;
+    for (int g = 0; g < G; g++) order[g] = g;
+    /* random.shuffle(cand_indexes), then the groups in that order while they fit. A lazy
+     * Fisher-Yates: step j fixes order[j] with word j, so stopping early leaves the prefix of the
+     * full shuffle; with one position per group the loop ends at j = num (the token-level draws) */
+    for (int j = 0; j < G && drawn < num; j++) {
+        int k = j + (int)m3ae_rng_below(&r, (uint64_t)j, (uint32_t)(G - j));
+        int32_t t = order[j];
+        order[j] = order[k];
+        order[k] = t;
+        int g = order[j], size = start[g + 1] - start[g];
+        if (drawn + size > num) continue; /* the whole word would overflow num_to_predict */
+        drawn += size;
+        for (int p = start[g]; p < start[g + 1]; p++) {
+            if (is_special(ids[p], mask_id)) continue; /* dropped after the draw, as the collator does */
             replace(&r, p, ids, vocab, mask_id, mlm_ids, mlm_labels);
             selected++;
         }
-        if (pos != pos_small) free(pos);
     }
+    if (buf != small) free(buf);
     if (draws) *draws = drawn;
     return selected;
 }

@@ -4,12 +4,18 @@
  *
  * Word indices used inside each stream (documented so that other implementations can match):
  *   MIM (M3AE_RNG_MIM_NOISE, a=epoch, b=sample): noise[p] = uniform(word p).
- *   MLM (M3AE_RNG_MLM, a=epoch, b=sample), mode "official": num = max(1, round(L*prob)) positions by a
- *     partial Fisher-Yates over 0..L-1 (step j swaps j with j + below(L-j), word j); specials (<s>,
- *     </s>) and <pad> among them are dropped; each kept position p draws u = uniform(word 2^20 + p):
- *     u < 0.8 -> <mask>, u < 0.9 -> random id below(vocab) (word 2^21 + p, any id incl. specials, as
- *     torch.randint(len(tokenizer))), else unchanged. Mode "bernoulli": each real (non-special,
- *     non-pad) token is selected when uniform(word 3*2^20 + p) < prob, then the same 80/10/10 rule.
+ *   MLM (M3AE_RNG_MLM, a=epoch, b=sample), mode "official" (DataCollatorForWholeWordMask): the L
+ *     positions form candidate groups, a position whose token is a "##" continuation joining the
+ *     group before it (every position is a group of its own without continuations); num =
+ *     max(1, round(L*prob)); a lazy partial Fisher-Yates over the G groups (step j swaps j with
+ *     j + below(G-j), word j) visits groups in shuffled order, taking each while fewer than num
+ *     positions are taken, skipping one that would overflow num, stopping at num; the specials
+ *     (<s>, </s>, <pad>, <unk>, <mask>, literal ones inside a caption too) among the taken are
+ *     dropped; each kept position p draws u = uniform(word 2^20 + p): u < 0.8 -> <mask>, u < 0.9 ->
+ *     random id below(vocab) (word 2^21 + p, any id incl. specials, as torch.randint(len(tokenizer))),
+ *     else unchanged. Without continuations this is exactly num steps over L groups. Mode
+ *     "bernoulli" (token-level, ours): each non-special token is selected when
+ *     uniform(word 3*2^20 + p) < prob, then the same 80/10/10 rule.
  *   ITM (M3AE_RNG_ITM, a=epoch, b=sample): label = uniform(word 0) < 0.5 ? 1 : 0; the wrong image is
  *     sample w = below(n-1) (word 1), w += (w >= sample), a uniformly random OTHER sample.
  *     Deviation from the official code (exactly B//2 ones per batch by randperm): a per-sample
@@ -19,26 +25,24 @@
 
 #include <stdint.h>
 
-#define M3AE_TOKEN_BOS 0
-#define M3AE_TOKEN_PAD 1
-#define M3AE_TOKEN_EOS 2
-#define M3AE_MLM_IGNORE (-100)
+#include "common/facts.h" /* token ids, M3AE_IGNORE_INDEX, m3ae_mim_keep_count */
 
 enum { M3AE_MLM_OFFICIAL = 0, M3AE_MLM_BERNOULLI = 1 };
-
-/* Number of patches kept by MIM: int(n * (1 - ratio)) (81 for 324 patches at 0.75). */
-int m3ae_mim_keep(int n_patches, float mask_ratio);
 
 /* noise (N) uniform in [0,1); ids_shuffle (N) = stable ascending argsort of noise. */
 void m3ae_mim_noise(uint64_t seed, uint64_t epoch, uint64_t sample, int n_patches, float *noise,
                     int32_t *ids_shuffle);
 
-/* ids (L): the padded token ids. Writes mlm_ids (L, the masked input) and mlm_labels (L, the
- * original id at selected positions, M3AE_MLM_IGNORE elsewhere). mask_id = vocab - 1 for RoBERTa.
- * Returns the number of selected (labelled) positions. *draws (may be NULL) receives the number
- * of positions drawn before specials/pad were dropped (official mode), or the candidates (bernoulli). */
+/* ids (L): the padded token ids (each in [0, vocab)). Writes mlm_ids (L, the masked input) and
+ * mlm_labels (L, the original id at selected positions, M3AE_IGNORE_INDEX elsewhere). mask_id =
+ * vocab - 1 for RoBERTa. continuation (indexed by id, m3ae_tokenizer_continuation_flags; NULL =
+ * none): 1 for "##" tokens, grouped with the position before them in official mode. Returns the
+ * number of selected (labelled) positions, -1 when out of memory. *draws (may be NULL) receives
+ * the number of positions taken before the specials were dropped (official mode), or the
+ * candidates (bernoulli). */
 int m3ae_mlm_mask(uint64_t seed, uint64_t epoch, uint64_t sample, const int32_t *ids, int L, int vocab,
-                  int mask_id, float prob, int mode, int32_t *mlm_ids, int32_t *mlm_labels, int *draws);
+                  int mask_id, float prob, int mode, const uint8_t *continuation, int32_t *mlm_ids,
+                  int32_t *mlm_labels, int *draws);
 
 /* ITM label (1 = matched, 0 = the image is replaced) and the other sample whose image is used
  * when label is 0 (n_samples >= 2). */

@@ -49,6 +49,7 @@ struct m3ae_tokenizer {
     int n_merges;
     int32_t byte_id[256]; /* vocabulary id of each byte's byte-level character */
     int32_t bos, eos, pad, unk, mask;
+    uint8_t *continuation; /* (max(n_vocab, largest id + 1)) 1 where the entry's string begins with "##" */
     uint64_t gen; /* unique per loaded tokenizer: tags the per-thread word caches */
 };
 
@@ -448,6 +449,24 @@ static int load_merges(m3ae_tokenizer *t, const char *path, m3ae_error *err) {
     return rc;
 }
 
+/* The WordPiece continuation marks that DataCollatorForWholeWordMask groups by (spec 8 item 11):
+ * the id-indexed flags of the entries whose string begins with "##". Sized by the largest id so
+ * that every id encode can return indexes it, even for a vocabulary with gaps. */
+static int continuation_flags(m3ae_tokenizer *t, const char *dir, m3ae_error *err) {
+    int32_t max_id = -1;
+    for (size_t i = 0; i <= t->vocab_mask; i++)
+        if (t->vocab[i].id > max_id) max_id = t->vocab[i].id;
+    size_t n = (size_t)max_id + 1 > (size_t)t->n_vocab ? (size_t)max_id + 1 : (size_t)t->n_vocab;
+    t->continuation = calloc(n, 1);
+    if (!t->continuation) return m3ae_error_set(err, "out of memory loading the tokenizer from '%s'", dir);
+    for (size_t i = 0; i <= t->vocab_mask; i++) {
+        const vocab_slot *v = &t->vocab[i];
+        if (v->id >= 0 && v->len >= 2 && t->strpool[v->off] == '#' && t->strpool[v->off + 1] == '#')
+            t->continuation[v->id] = 1;
+    }
+    return 0;
+}
+
 m3ae_tokenizer *m3ae_tokenizer_load(const char *dir, m3ae_error *err) {
     if (!dir) {
         m3ae_error_set(err, "tokenizer: no folder given (it must hold vocab.json and merges.txt)");
@@ -492,6 +511,7 @@ m3ae_tokenizer *m3ae_tokenizer_load(const char *dir, m3ae_error *err) {
             if (*dst[i] < 0) rc = m3ae_error_set(err, "'%s' lacks the special token %s (not a RoBERTa vocabulary)", path, names[i]);
         }
     }
+    if (rc == 0) rc = continuation_flags(t, dir, err);
     free(path);
     if (rc != 0) {
         m3ae_tokenizer_free(t);
@@ -514,10 +534,13 @@ void m3ae_tokenizer_free(m3ae_tokenizer *t) {
     free(t->strpool);
     free(t->vocab);
     free(t->pairs);
+    free(t->continuation);
     free(t);
 }
 
 int m3ae_tokenizer_vocab_size(const m3ae_tokenizer *t) { return t ? t->n_vocab : 0; }
+
+const uint8_t *m3ae_tokenizer_continuation_flags(const m3ae_tokenizer *t) { return t ? t->continuation : NULL; }
 
 int m3ae_tokenizer_char_class(uint32_t cp) {
     return cp > 0x10FFFF ? CLS_O : char_class(cp);

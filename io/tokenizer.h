@@ -25,6 +25,11 @@ m3ae_tokenizer *m3ae_tokenizer_load(const char *dir, m3ae_error *err); /* dir ho
 void m3ae_tokenizer_free(m3ae_tokenizer *t);
 int m3ae_tokenizer_vocab_size(const m3ae_tokenizer *t);
 int m3ae_tokenizer_token_id(const m3ae_tokenizer *t, const char *token); /* -1 if absent; e.g. "<mask>" */
+/* Indexed by token id (vocab-size entries; every id encode returns is inside): 1 where the
+ * vocabulary entry's string begins with "##", the continuations that the official MLM collator
+ * (DataCollatorForWholeWordMask) groups with the token before them; 0 elsewhere. Owned by t.
+ * roberta-base has 6 such entries ("##", "###", "####", ...). */
+const uint8_t *m3ae_tokenizer_continuation_flags(const m3ae_tokenizer *t);
 /* Encodes UTF-8 text (len bytes; invalid UTF-8 handled as the HF tokenizer does, never a crash) as
  * <s> tokens </s>. max_len > 0 truncates to max_len ids (keeping </s>); pad != 0 also pads with <pad>
  * to max_len. Writes at most cap ids; returns the number of ids (the unpadded length before padding

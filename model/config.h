@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "common/error.h"
+#include "common/facts.h"
 
 typedef struct {
     char name[32]; /* preset it started from ("base", "small", "tiny", or "custom") */
@@ -73,9 +74,9 @@ int m3ae_config_get(const m3ae_config *cfg, const char *key, double *value);
 static inline int m3ae_cfg_grid(const m3ae_config *c) { return c->image_size / c->patch_size; }
 static inline int m3ae_cfg_patches(const m3ae_config *c) { return m3ae_cfg_grid(c) * m3ae_cfg_grid(c); }
 static inline int m3ae_cfg_patch_dim(const m3ae_config *c) { return 3 * c->patch_size * c->patch_size; }
-/* int(N * (1 - mim_prob)), computed like Python's int() of a float64 product. */
+/* Patches kept by MIM: the one keep count of common/facts.h (the loader uses the same). */
 static inline int m3ae_cfg_mim_keep(const m3ae_config *c) {
-    return (int)((double)m3ae_cfg_patches(c) * (1.0 - c->mim_prob));
+    return m3ae_mim_keep_count(m3ae_cfg_patches(c), c->mim_prob);
 }
 static inline int m3ae_cfg_fusion_ffn(const m3ae_config *c) { return c->hidden_size * c->mlp_ratio; }
 

@@ -209,7 +209,8 @@ static void text_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     if (de) be->ops->dropout_backward(be, dcur, dcur, B, (size_t)L * Dt, de);
     be->ops->layernorm_backward(be, a->s.t1, m->g.emb_ln_g, m->g.emb_ln_b, dcur, a->emb_sum, a->emb_mean, a->emb_rstd,
                           m->w.emb_ln_g, n, Dt, 0);
-    /* nn.Embedding(padding_idx=1): the <pad> rows of the word and position tables get no gradient */
+    /* nn.Embedding(padding_idx=1) in RoBERTa: row <pad> of the word and position tables never
+     * learns, also when an MLM random replacement put id 1 inside a caption (spec 8 item 10) */
     const int k = text_kind(pass);
     be->ops->embedding_backward(be, m->g.word, a->s.t1, m->st.ids[k], n, Dt, M3AE_TOKEN_PAD);
     be->ops->embedding_backward(be, m->g.tpos, a->s.t1, m->st.pos[k], n, Dt, M3AE_TOKEN_PAD);

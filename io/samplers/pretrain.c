@@ -104,7 +104,7 @@ static int build(void *ctx, m3ae_pipeline_worker *w, void *batch, int i, uint64_
         mask[p] = p < n ? 1 : 0;
     }
     m3ae_mlm_mask(s->cfg.seed, epoch, g, ids, L, s->vocab, s->mask_id, s->cfg.mlm_prob, s->cfg.mlm_mode,
-                  b->mlm_ids + (size_t)L * i, b->mlm_labels + (size_t)L * i, NULL);
+                  m3ae_tokenizer_continuation_flags(s->cfg.tokenizer), b->mlm_ids + (size_t)L * i, b->mlm_labels + (size_t)L * i, NULL);
     m3ae_mim_noise(s->cfg.seed, epoch, g, N, b->mim_noise + (size_t)N * i, b->mim_ids_shuffle + (size_t)N * i);
     uint64_t wrong;
     m3ae_itm_draw(s->cfg.seed, epoch, g, m3ae_pipeline_worker_num_samples(w), &b->itm_labels[i], &wrong);

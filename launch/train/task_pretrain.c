@@ -2,6 +2,8 @@
 #include "launch/train/task_pretrain.h"
 
 #include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@
 #include "io/masks.h"
 #include "io/pipeline.h"
 #include "io/samplers/pretrain.h"
+#include "model/flops.h"
 #include "model/tasks/pretrain.h"
 
 struct m3ae_task_source {
@@ -156,6 +159,20 @@ static void observe(const m3ae_losses *l, const void *batch, int validation, dou
     num[V_ITM_ACC] += l->itm_correct, den[V_ITM_ACC] += b->B;
 }
 
+/* The work at the interval's labelled rows per sample (the MLM accuracy's denominator over the ITM
+ * accuracy's, which counts samples), or at the official draw count round(L * mlm_prob). */
+static void flops(const m3ae_train_config *c, const m3ae_metric_set *interval, double *work, double *official,
+                  char *detail, size_t detail_len) {
+    double rows = fmax(1, nearbyint(c->model.max_text_len * c->model.mlm_prob));
+    if (interval && interval->den[T_ITM_ACC] > 0) rows = interval->den[T_MLM_ACC] / interval->den[T_ITM_ACC];
+    m3ae_flops_work w;
+    m3ae_flops_work_compute(&c->model, rows, &w);
+    m3ae_flops f;
+    m3ae_flops_compute(&c->model, &f);
+    *work = w.train_total, *official = f.train_total;
+    if (detail) snprintf(detail, detail_len, "MLM head on %.3g labelled rows, backward on the gradient path", rows);
+}
+
 m3ae_task m3ae_task_pretrain(m3ae_pretrain_task_ctx *ctx) {
     return (m3ae_task){.name = "pretraining",
                        .ctx = ctx,
@@ -176,5 +193,6 @@ m3ae_task m3ae_task_pretrain(m3ae_pretrain_task_ctx *ctx) {
                        .n_denoms = N_DENOMS,
                        .counts = counts,
                        .model_batch = model_batch,
-                       .observe = observe};
+                       .observe = observe,
+                       .flops = flops};
 }

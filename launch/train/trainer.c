@@ -14,7 +14,6 @@
 #include "common/sys.h"
 #include "dist/dist.h"
 #include "launch/signals.h"
-#include "model/flops.h"
 #include "model/optimizer.h"
 
 /* Everything a run holds. */
@@ -163,7 +162,7 @@ static void validate(run *r, int64_t done) {
 
 /* ------------------------------------------------------------------ start-up */
 
-static void print_startup(run *r, double gemm_gflops, const m3ae_flops *fl) {
+static void print_startup(run *r, double gemm_gflops) {
     if (r->rank != 0) return;
     const m3ae_train_config *c = r->cfg;
     const m3ae_task *t = r->task;
@@ -179,7 +178,11 @@ static void print_startup(run *r, double gemm_gflops, const m3ae_flops *fl) {
     printf("  schedule: %lld steps, warm-up %lld, peak lr %.3g (heads x%g, multi-modal x%g), weight decay %g\n",
            (long long)c->max_steps, (long long)m3ae_train_warmup_steps(c), c->learning_rate, c->lr_mult_head,
            c->lr_mult_multi_modal, c->weight_decay);
-    printf("  FLOP model: %.2f GFLOP per training sample; MFU against %s %.1f GFLOP/s per rank\n", fl->train_total / 1e9,
+    double work, official;
+    char detail[128];
+    t->flops(c, NULL, &work, &official, detail, sizeof detail);
+    printf("  FLOP model: %.2f GFLOP work per training sample (%s), %.2f official-equivalent; MFU of the work "
+           "against %s %.1f GFLOP/s per rank\n", work / 1e9, detail, official / 1e9,
            c->peak_tflops > 0 ? "peak_tflops =" : "the measured SGEMM rate",
            c->peak_tflops > 0 ? c->peak_tflops * 1e3 : gemm_gflops);
     printf("configuration (also in %s/config.cfg):\n", r->paths->out_dir);
@@ -219,11 +222,9 @@ static int train(run *r, int64_t start) {
     const m3ae_train_config *c = r->cfg;
     const m3ae_task *t = r->task;
     m3ae_error err = {{0}};
-    m3ae_flops fl;
-    m3ae_flops_compute(&c->model, &fl);
     double gemm = m3ae_backend_gemm_gflops(m3ae_model_backend(r->model));
     double peak = c->peak_tflops > 0 ? c->peak_tflops * 1e12 : gemm * 1e9; /* per rank */
-    print_startup(r, gemm, &fl);
+    print_startup(r, gemm);
     if (r->rank == 0) m3ae_metrics_print_header(stdout, t->train_metrics, t->n_train_metrics);
     float *params = m3ae_model_params(r->model), *grads = m3ae_model_grads(r->model);
     double t_log = m3ae_now_s(), t_start = t_log;
@@ -266,7 +267,9 @@ static int train(run *r, int64_t start) {
                                    .lr = m3ae_lr_schedule(step, r->opt.warmup_steps, r->opt.max_steps) * c->learning_rate,
                                    .grad_norm = gnorm,
                                    .samples_per_s = (double)c->batch_size / dt};
-            m.mfu = m.samples_per_s * fl.train_total / (peak * r->world);
+            double work, official; /* the work of this interval's batches */
+            t->flops(c, &interval, &work, &official, NULL, 0);
+            m.mfu = m.samples_per_s * work / (peak * r->world);
             m.eta_s = dt * (double)(c->max_steps - done);
             m3ae_metric_set_values(&interval, values);
             if (r->rank == 0) {

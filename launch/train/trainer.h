@@ -61,6 +61,12 @@ typedef struct m3ae_task {
     m3ae_batch (*model_batch)(const void *batch, uint64_t step, const double *denoms);
     /* adds one micro-batch's results (after its passes) to num / den of the train or val metrics */
     void (*observe)(const m3ae_losses *l, const void *batch, int validation, double *num, double *den);
+    /* FLOPs per training sample for MFU and the start-up table (model/flops.h): *work counts what the
+     * model computes, for the labelled rows of a log interval's train metrics (interval NULL: the
+     * task's nominal batch); *official the official-equivalent count. *detail: a phrase for the
+     * start-up line ("MLM head on 10 labelled rows"). */
+    void (*flops)(const m3ae_train_config *c, const m3ae_metric_set *interval, double *work, double *official,
+                  char *detail, size_t detail_len);
 } m3ae_task;
 
 typedef struct {

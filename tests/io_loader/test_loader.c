@@ -36,6 +36,38 @@ static m3ae_loader *open_loader_crop(const char *dir, int rank, int world, int t
     return l;
 }
 
+/* The MIM keep count of a batch at the ratios where float and double arithmetic disagree (issue 8
+ * section 4): int(324 * (1 - 2/3)) = 108 and int(25 * (1 - 0.6)) = 10 in Python (float: 107, 9). */
+static void test_keep_count(void) {
+    static const struct {
+        int size;
+        double ratio;
+        int patches, keep;
+    } cases[] = {{288, 2.0 / 3.0, 324, 108}, {80, 0.6, 25, 10}, {224, 0.75, 196, 49}};
+    for (int k = 0; k < 3; k++) {
+        m3ae_loader_config c = {.data_dir = ds, .tokenizer = tok, .batch_size = NB, .image_size = cases[k].size,
+                                .patch_size = 16, .max_text_len = 40, .mim_ratio = cases[k].ratio, .mlm_prob = 0.15f,
+                                .mlm_mode = M3AE_MLM_OFFICIAL, .seed = SEED, .rank = 0, .world = 1, .threads = 1};
+        m3ae_error err;
+        m3ae_loader *l = m3ae_loader_open(&c, &err);
+        T_CHECK(l != NULL, "loader open at %d px: %s", cases[k].size, l ? "" : err.msg);
+        if (!l) continue;
+        const m3ae_loader_batch *b;
+        int ok = m3ae_loader_next(l, &b, &err) == 0;
+        T_CHECK(ok, "next at %d px: %s", cases[k].size, ok ? "" : err.msg);
+        if (ok) {
+            T_CHECK(b->N == cases[k].patches && b->mim_keep == cases[k].keep &&
+                        b->mim_keep == m3ae_mim_keep_count(cases[k].patches, cases[k].ratio),
+                    "%d px, mim_ratio %.17g: %d patches, keep %d (expected %d of %d)", cases[k].size, cases[k].ratio,
+                    b->N, b->mim_keep, cases[k].keep, cases[k].patches);
+            T_CHECK(b->n_mim_masked == (int64_t)NB * (cases[k].patches - cases[k].keep),
+                    "%d px: %" PRId64 " masked patches in the batch, expected %d", cases[k].size, b->n_mim_masked,
+                    NB * (cases[k].patches - cases[k].keep));
+        }
+        m3ae_loader_close(l);
+    }
+}
+
 static m3ae_loader *open_loader(const char *dir, int rank, int world, int threads) {
     return open_loader_crop(dir, rank, world, threads, 0);
 }
@@ -61,8 +93,8 @@ static int check_masks(const m3ae_loader_batch *b, int i, uint64_t n_samples) {
     int bad = 0, L = b->L, N = b->N;
     uint64_t g = (uint64_t)b->sample_ids[i];
     int32_t mi[64], ml[64], ids[64];
-    m3ae_mlm_mask(SEED, b->epoch, g, b->text_ids + (size_t)L * i, L, 50265, 50264, 0.15f, M3AE_MLM_OFFICIAL, mi, ml,
-                  NULL);
+    m3ae_mlm_mask(SEED, b->epoch, g, b->text_ids + (size_t)L * i, L, 50265, 50264, 0.15f, M3AE_MLM_OFFICIAL,
+                  m3ae_tokenizer_continuation_flags(tok), mi, ml, NULL);
     bad += memcmp(mi, b->mlm_ids + (size_t)L * i, sizeof(int32_t) * L) != 0;
     bad += memcmp(ml, b->mlm_labels + (size_t)L * i, sizeof(int32_t) * L) != 0;
     float noise[196];
@@ -292,6 +324,7 @@ int main(void) {
     test_basic_and_ranks(by_sample, &n);
     test_restore();
     test_random_crop();
+    test_keep_count();
     test_corrupt();
     free(by_sample);
     m3ae_tokenizer_free(tok);

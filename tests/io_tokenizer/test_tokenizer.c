@@ -404,11 +404,65 @@ static void test_api(const m3ae_tokenizer *t) {
     if (small) {
         n = m3ae_tokenizer_encode(small, "aab", 3, ids, 80, 0, 0);
         T_CHECK(n == 4 && ids[1] == 'a' + 5 && ids[2] == 261, "small tokenizer: n=%d", n);
+        const uint8_t *fl = m3ae_tokenizer_continuation_flags(small);
+        int nf = 0;
+        for (int i = 0; fl && i < m3ae_tokenizer_vocab_size(small); i++) nf += fl[i];
+        T_CHECK(fl && nf == 0, "small tokenizer (no \"##\" entry): %d continuation flags", nf);
+        m3ae_tokenizer_free(small);
+    }
+    /* continuation flags of a vocabulary with a gap in its ids: "##b" at id 300 > its 265 entries */
+    size_t text_len = 0;
+    char *text = slurp(vp, &text_len);
+    char *end = text ? strrchr(text, '}') : NULL;
+    if (end) {
+        *end = 0;
+        f = fopen(vp, "w");
+        if (f) {
+            fprintf(f, "%s, \"#a\": 262, \"b##\": 263, \"##b\": 300}", text);
+            fclose(f);
+        }
+    }
+    free(text);
+    small = m3ae_tokenizer_load(dir, &err);
+    T_CHECK(small != NULL, "tokenizer with an id gap: %s", small ? "" : err.msg);
+    if (small) {
+        const uint8_t *fl = m3ae_tokenizer_continuation_flags(small);
+        int nf = 0;
+        for (int i = 0; fl && i <= 300; i++) nf += fl[i];
+        T_CHECK(fl && fl[300] == 1 && fl[262] == 0 && fl[263] == 0 && fl[261] == 0 && nf == 1,
+                "id-gap vocabulary: flags 300=%d 262=%d 263=%d, %d flagged (only \"##b\")", fl ? fl[300] : -1,
+                fl ? fl[262] : -1, fl ? fl[263] : -1, nf);
         m3ae_tokenizer_free(small);
     }
     unlink(vp);
     unlink(mp);
     rmdir(dir);
+}
+
+/* The "##" entries of roberta-base: 6, each flagged, nothing else; a caption containing "##"
+ * encodes to a flagged id (the whole-word grouping of the MLM collator sees it). */
+static void test_continuation(const m3ae_tokenizer *t) {
+    const uint8_t *fl = m3ae_tokenizer_continuation_flags(t);
+    T_CHECK(fl != NULL, "no continuation flags");
+    if (!fl) return;
+    int n = 0;
+    for (int i = 0; i < m3ae_tokenizer_vocab_size(t); i++) n += fl[i];
+    T_CHECK(n == 6, "roberta-base has %d entries beginning with \"##\", expected 6", n);
+    static const char *marked[] = {"##", "###", "####", "########", "################",
+                                   "################################"};
+    for (int i = 0; i < 6; i++) {
+        int id = m3ae_tokenizer_token_id(t, marked[i]);
+        T_CHECK(id >= 0 && fl[id] == 1, "\"%s\" (id %d) is not flagged", marked[i], id);
+    }
+    static const char *plain[] = {"<s>", "<pad>", "</s>", "<unk>", "<mask>", "#", "\xc4\xa0##", "\xc4\xa0the"};
+    for (int i = 0; i < 8; i++) {
+        int id = m3ae_tokenizer_token_id(t, plain[i]);
+        T_CHECK(id < 0 || fl[id] == 0, "\"%s\" (id %d) is flagged", plain[i], id);
+    }
+    int32_t ids[32];
+    int k = m3ae_tokenizer_encode(t, "C## code", 8, ids, 32, 32, 1), seen = 0;
+    for (int i = 0; i < k && i < 32; i++) seen += fl[ids[i]];
+    T_CHECK(k > 0 && seen >= 1, "\"C## code\" encodes to no flagged id (%d ids)", k);
 }
 
 int main(int argc, char **argv) {
@@ -418,6 +472,7 @@ int main(int argc, char **argv) {
     T_CHECK(t != NULL, "load: %s", t ? "" : err.msg);
     if (!t) return t_done("test_tokenizer");
     test_api(t);
+    test_continuation(t);
     test_hard(t, dir);
     test_classes(dir);
     test_captions(t, dir);

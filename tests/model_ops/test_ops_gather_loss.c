@@ -50,20 +50,42 @@ static void test_embedding(void) {
     ok = 1;
     for (int j = 0; j < C; j++) ok &= dt[2 * C + j] == 0.0f && dt[4 * C + j] == 0.0f;
     T_CHECK(ok, "embedding_backward touched unused rows");
-    /* padding_idx (nn.Embedding(padding_idx=3)): row 3 gets nothing, every other row the same as above */
-    float *dp = malloc(sizeof(float) * V * C);
-    memset(dp, 0, sizeof(float) * V * C);
-    be->ops->embedding_backward(be, dp, c.w, ids, 7, C, 3);
-    int pad_zero = 1, others_same = 1;
+    free(table), free(y), free(c.w), free(dt), free(dt0);
+}
+
+/* padding_idx (torch nn.Embedding(padding_idx=p)): the row p keeps exactly its old values even
+ * where p occurs among the ids (twice here, and between other ids), and every other row gets
+ * exactly what it gets with no padding_idx. */
+static void test_embedding_padding_idx(void) {
+    int V = 6, C = 70; /* C > 64: more than one column block */
+    int32_t ids[8] = {3, 1, 0, 1, 5, 3, 2, 1};
+    float *dy = t_randn(8 * C, 4, 1.0f), *d_pad = t_randn(V * C, 5, 1.0f), *d_none = malloc(sizeof(float) * V * C),
+          *d0 = malloc(sizeof(float) * V * C);
+    memcpy(d_none, d_pad, sizeof(float) * V * C);
+    memcpy(d0, d_pad, sizeof(float) * V * C);
+    be->ops->embedding_backward(be, d_pad, dy, ids, 8, C, 1);
+    be->ops->embedding_backward(be, d_none, dy, ids, 8, C, -1);
+    int row1_kept = 1, others_same = 1, row1_moved = 0;
     for (int r = 0; r < V; r++)
         for (int j = 0; j < C; j++) {
-            if (r == 3) pad_zero &= dp[r * C + j] == 0.0f;
-            else others_same &= dp[r * C + j] == dt[r * C + j] + 0.0f || fabsf(dp[r * C + j] - dt[r * C + j]) < 1e-6f;
+            size_t k = (size_t)r * C + j;
+            if (r == 1) {
+                row1_kept &= d_pad[k] == d0[k];
+                row1_moved |= d_none[k] != d0[k];
+            } else {
+                others_same &= d_pad[k] == d_none[k];
+            }
         }
-    T_CHECK(pad_zero, "embedding_backward gave the padding_idx row a gradient");
-    T_CHECK(others_same, "embedding_backward with padding_idx changed the other rows");
-    free(dp);
-    free(table), free(y), free(c.w), free(dt), free(dt0);
+    T_CHECK(row1_kept, "embedding_backward with padding_idx 1 changed row 1");
+    T_CHECK(others_same, "embedding_backward with padding_idx 1 changed another row differently from padding_idx -1");
+    T_CHECK(row1_moved, "embedding_backward with padding_idx -1 left row 1 alone (the case is vacuous)");
+    /* an id equal to padding_idx 0 (not <pad>) is skipped the same way */
+    memcpy(d_pad, d0, sizeof(float) * V * C);
+    be->ops->embedding_backward(be, d_pad, dy, ids, 8, C, 0);
+    int row0_kept = 1;
+    for (int j = 0; j < C; j++) row0_kept &= d_pad[j] == d0[j];
+    T_CHECK(row0_kept, "embedding_backward with padding_idx 0 changed row 0");
+    free(dy), free(d_pad), free(d_none), free(d0);
 }
 
 /* ---------- gather_rows ---------- */
@@ -247,6 +269,7 @@ static void test_mim(void) {
 int main(void) {
     t_set_threads(&be, 1);
     test_embedding();
+    test_embedding_padding_idx();
     test_gather();
     test_patchify();
     test_cross_entropy();

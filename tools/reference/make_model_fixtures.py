@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Write the M3AE model fixtures tests/fixtures/model_tiny.h5 and model_odd.h5.
+"""Write the M3AE model fixtures tests/fixtures/model_<name>.h5 (names in FIXTURES): tiny and odd,
+and the <pad>-replacement fixtures {tiny,odd}_pad_mim{0,1}, in which an MLM random replacement put
+id 1 (<pad>) inside a caption at a labelled position (nn.Embedding(padding_idx=1): rows 1 of the
+word and position tables get no gradient there), with mim_layer 0 and the last fusion layer.
 
 Usage (from anywhere; needs `pip install torch h5py numpy`):
-    python3 tools/reference/make_model_fixtures.py            # (re)generate both fixtures
+    python3 tools/reference/make_model_fixtures.py            # (re)generate every fixture
+    python3 tools/reference/make_model_fixtures.py --only tiny_pad_mim0 odd_pad_mim0   # some of them
     python3 tools/reference/make_model_fixtures.py --check    # reload the .h5 files, recompute, compare;
                                                               # + state_dict keys / parameter count check
 Format: see tools/reference/FIXTURES.md and /work/helper_model_contract.md.
@@ -25,9 +29,15 @@ FIXDIR = os.path.join(ROOT, "tests", "fixtures")
 GENERATOR = "tools/reference/make_model_fixtures.py (m3ae_ref.py, float64 reference)"
 
 FIXTURES = {
-    # name: (config, batch, seed, content lengths of the captions (without <s>, </s>))
+    # name: (config, batch, seed, content lengths of the captions (without <s>, </s>)[, options])
+    # options: mim_layer (overrides the config's), pad_replacement (a labelled position inside a
+    # caption whose MLM input is <pad>: the draws are retried until the official rule produces one)
     "tiny": ("tiny", 4, 1234, [14, 9, 5, 11]),
     "odd": ("odd", 3, 4321, [11, 2, 7]),
+    "tiny_pad_mim0": ("tiny", 4, 2345, [14, 9, 5, 11], dict(mim_layer=0, pad_replacement=True)),
+    "tiny_pad_mim1": ("tiny", 4, 3456, [12, 7, 13, 4], dict(mim_layer=1, pad_replacement=True)),
+    "odd_pad_mim0": ("odd", 3, 5432, [11, 2, 7], dict(mim_layer=0, pad_replacement=True)),
+    "odd_pad_mim1": ("odd", 3, 6543, [9, 2, 10], dict(mim_layer=1, pad_replacement=True)),
 }
 
 
@@ -90,11 +100,17 @@ def make_image(rs, cfg, B):
 
 
 def make_inputs(name):
-    cfgname, B, seed, lengths = FIXTURES[name]
-    cfg = R.CONFIGS[cfgname]
+    cfgname, B, seed, lengths = FIXTURES[name][:4]
+    opts = FIXTURES[name][4] if len(FIXTURES[name]) > 4 else {}
+    cfg = dict(R.CONFIGS[cfgname])
+    if "mim_layer" in opts:
+        assert 0 <= opts["mim_layer"] < cfg["num_top_layer"]
+        cfg["mim_layer"] = opts["mim_layer"]
     L = cfg["max_text_len"]
+    # a random replacement draws <pad> with probability 0.1/vocab per label: many more attempts
+    attempts = 1000000 if opts.get("pad_replacement") else 1000
     # retry the MLM draw (deterministically) until the fixture exercises what it should
-    for attempt in range(1000):
+    for attempt in range(attempts):
         rs = np.random.RandomState(seed + 7919 * attempt)
         ids, masks = make_text(rs, cfg, lengths)
         mlm_ids, labels, drawn = mlm_mask(rs, cfg, ids)
@@ -109,6 +125,8 @@ def make_inputs(name):
             short = int(np.argmin(lengths))
             ok = ok and any(ids[short, p] == R.PAD_ID for p in drawn[short])
             ok = ok and bool((masks == 0).any(axis=1).sum() >= 2)
+        if opts.get("pad_replacement"):
+            ok = ok and bool((sel & (mlm_ids == R.PAD_ID) & (masks == 1)).any())
         if ok:
             break
     else:
@@ -124,7 +142,9 @@ def make_inputs(name):
     inp = dict(images=images, text_ids=ids, text_masks=masks, mlm_ids=mlm_ids, mlm_labels=labels,
                mim_noise=noise, mim_ids_shuffle=ids_shuffle, itm_labels=itm_labels,
                itm_images=itm_images)
-    info = dict(seed=seed + 7919 * attempt, drawn=drawn, n_labels=n_lab)
+    info = dict(seed=seed + 7919 * attempt, drawn=drawn, n_labels=n_lab, mim_layer=cfg["mim_layer"],
+                pad_replaced=[tuple(int(v) for v in x) for x in
+                              np.argwhere((labels != -100) & (mlm_ids == R.PAD_ID) & (masks == 1))])
     return cfg, B, inp, info
 
 
@@ -303,6 +323,13 @@ def check_file(name):
         lab = inp["mlm_labels"]
         assert ((lab == -100) | (lab == inp["text_ids"])).all()
         assert (inp["mlm_ids"][lab == -100] == inp["text_ids"][lab == -100]).all()
+        opts = FIXTURES[name][4] if len(FIXTURES[name]) > 4 else {}
+        if "mim_layer" in opts:
+            assert cfg["mim_layer"] == opts["mim_layer"], (cfg["mim_layer"], opts)
+        if opts.get("pad_replacement"):
+            assert ((lab != -100) & (inp["mlm_ids"] == R.PAD_ID) & (inp["text_masks"] == 1)).any()
+        for k in ("word_embeddings", "position_embeddings"):  # padding_idx = 1: row 1 never learns
+            assert not f[f"grads/language_encoder.embeddings.{k}.weight"][R.PAD_ID].any(), k
         o, l, g = run(model, inp, torch.float64)
         worst = 0.0
         for p in o:
@@ -503,7 +530,8 @@ def check_pieces():
 def write_report(report):
     for name, path, size, info, losses, diffs in report:
         print(f"wrote {path} ({size / 1e6:.2f} MB) seed={info['seed']} mlm labels={info['n_labels']} "
-              f"drawn={info['drawn']}")
+              f"drawn={info['drawn']} mim_layer={info['mim_layer']} "
+              f"<pad> replacements (sample, position)={info['pad_replaced']}")
         print("  losses (float64): " + " ".join(f"{k}={v:.10f}" for k, v in losses.items()))
         groups = {}
         for k, e in diffs.items():
@@ -524,7 +552,7 @@ def write_report(report):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true", help="reload and verify the committed fixtures")
-    ap.add_argument("--only", choices=sorted(FIXTURES), help="generate one fixture only")
+    ap.add_argument("--only", nargs="+", choices=sorted(FIXTURES), help="generate these fixtures only")
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.check:
@@ -533,7 +561,7 @@ def main():
             bad += check_file(name)
         sys.exit(1 if bad else 0)
     report = []
-    for name in ([a.only] if a.only else FIXTURES):
+    for name in (a.only if a.only else FIXTURES):
         generate(name, report)
     write_report(report)
 
