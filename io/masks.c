@@ -5,43 +5,17 @@
 #include <string.h>
 
 #include "common/rng.h"
+#include "common/sort.h"
 
 #define MLM_WORD_DECIDE (1ull << 20)
 #define MLM_WORD_RANDOM (2ull << 20)
 #define MLM_WORD_BERNOULLI (3ull << 20)
 
-/* Stable ascending argsort of noise by merge sort (bottom-up); n small (hundreds). */
-static void argsort_stable(const float *x, int32_t *idx, int n) {
-    int32_t tmp_small[1024];
-    int32_t *tmp = n <= 1024 ? tmp_small : malloc(sizeof(int32_t) * (size_t)n);
-    for (int i = 0; i < n; i++) idx[i] = i;
-    if (!tmp) { /* insertion sort fallback (stable) */
-        for (int i = 1; i < n; i++) {
-            int32_t v = idx[i];
-            int j = i - 1;
-            while (j >= 0 && x[idx[j]] > x[v]) idx[j + 1] = idx[j], j--;
-            idx[j + 1] = v;
-        }
-        return;
-    }
-    for (int w = 1; w < n; w *= 2) {
-        for (int lo = 0; lo < n; lo += 2 * w) {
-            int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-            int a = lo, b = mid, k = lo;
-            while (a < mid && b < hi) tmp[k++] = (x[idx[b]] < x[idx[a]]) ? idx[b++] : idx[a++];
-            while (a < mid) tmp[k++] = idx[a++];
-            while (b < hi) tmp[k++] = idx[b++];
-        }
-        memcpy(idx, tmp, sizeof(int32_t) * (size_t)n);
-    }
-    if (tmp != tmp_small) free(tmp);
-}
-
 void m3ae_mim_noise(uint64_t seed, uint64_t epoch, uint64_t sample, int n_patches, float *noise,
                     int32_t *ids_shuffle) {
     m3ae_rng r = m3ae_rng_make(seed, M3AE_RNG_MIM_NOISE, epoch, sample);
     for (int p = 0; p < n_patches; p++) noise[p] = m3ae_rng_uniform(&r, (uint64_t)p);
-    argsort_stable(noise, ids_shuffle, n_patches);
+    m3ae_argsort_stable(noise, ids_shuffle, n_patches);
 }
 
 /* The collator's all_special_ids (get_special_tokens_mask) and the pad mask: never labelled. */

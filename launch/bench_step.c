@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/sort.h"
 #include "common/sys.h"
 #include "common/error.h"
 #include "common/rng.h"
@@ -136,7 +137,7 @@ int m3ae_bench_step(int argc, char **argv) {
         }
         if (labels[s * L + 1] == -100) labels[s * L + 1] = ids[s * L + 1], mids[s * L + 1] = V - 1;
         for (int j = 0; j < N; j++) noise[j] = m3ae_rng_uniform(&r, k++);
-        m3ae_argsort_noise(noise, N, shuf + s * N);
+        m3ae_argsort_stable(noise, shuf + s * N, N);
         itm[s] = s % 2;
         sid[s] = s;
     }

@@ -106,8 +106,6 @@ size_t m3ae_model_memory_bytes(const m3ae_model *m);
 void m3ae_model_memory_report(const m3ae_model *m, FILE *f);
 
 /* ---- helpers (host) ---- */
-/* ids (N) = argsort(noise (N)) ascending (ties by index). */
-void m3ae_argsort_noise(const float *noise, int N, int32_t *ids);
 /* The MAE 2-D sin-cos table (g*g + 1, D): zero CLS row, column coordinate first; computed in double. */
 void m3ae_sincos_2d(float *out, int D, int g);
 /* CLIP positional embedding resize: in (1 + gi*gi, W) -> out (1 + go*go, W), CLS row kept, the grid

@@ -1,31 +1,9 @@
-/* Host helpers of the model: MIM patch order from noise, the MAE 2-D sin-cos table of the MIM
- * decoder, and the bicubic resize of the CLIP positional embedding (spec 1.1, 1.6, 2.2). */
+/* Host helpers of the model: the MAE 2-D sin-cos table of the MIM decoder and the bicubic resize of
+ * the CLIP positional embedding (spec 1.1, 1.6). */
 #include <math.h>
 #include <stdlib.h>
 
 #include "model/m3ae.h"
-
-typedef struct {
-    float v;
-    int32_t i;
-} keyed;
-
-static int cmp_keyed(const void *a, const void *b) {
-    const keyed *x = a, *y = b;
-    if (x->v < y->v) return -1;
-    if (x->v > y->v) return 1;
-    return (x->i > y->i) - (x->i < y->i);
-}
-
-void m3ae_argsort_noise(const float *noise, int N, int32_t *ids) {
-    keyed stack[1024];
-    keyed *k = N <= 1024 ? stack : malloc((size_t)N * sizeof *k);
-    if (!k) abort();
-    for (int i = 0; i < N; i++) k[i] = (keyed){noise[i], i};
-    qsort(k, (size_t)N, sizeof *k, cmp_keyed);
-    for (int i = 0; i < N; i++) ids[i] = k[i].i;
-    if (k != stack) free(k);
-}
 
 void m3ae_sincos_2d(float *out, int D, int g) {
     const int q = D / 4;

@@ -1,7 +1,6 @@
 #include "model/optimizer.h"
 
 #include <math.h>
-#include <string.h>
 
 m3ae_adamw_config m3ae_adamw_official(void) {
     m3ae_adamw_config c = {.learning_rate = 1e-5,
@@ -24,11 +23,6 @@ double m3ae_lr_schedule(int64_t step, int64_t warmup_steps, int64_t max_steps) {
     return 1.0 - (double)(step - warmup_steps) / (double)(max_steps - warmup_steps);
 }
 
-int m3ae_param_gets_gradient(const m3ae_param *p) {
-    /* the RoBERTa pooler is never called (spec 1.2), so its grad is None and AdamW skips it */
-    return p->trainable && strncmp(p->name, "language_encoder.pooler.", 24) != 0;
-}
-
 double m3ae_adamw_lr(const m3ae_adamw_config *c, const m3ae_param *p, int64_t step) {
     double mult = p->group == M3AE_LR_HEAD ? c->lr_mult_head
                   : p->group == M3AE_LR_MULTI_MODAL ? c->lr_mult_multi_modal
@@ -41,7 +35,7 @@ double m3ae_adamw_step(m3ae_backend *be, const m3ae_adamw_config *c, const m3ae_
     /* the global norm: per-tensor sums of squares (each deterministic), added in registry order */
     double sq = 0;
     for (int i = 0; i < r->n; i++)
-        if (m3ae_param_gets_gradient(&r->p[i])) sq += be->ops->sq_norm(be, grads + r->p[i].offset, r->p[i].numel);
+        if (r->p[i].has_grad) sq += be->ops->sq_norm(be, grads + r->p[i].offset, r->p[i].numel);
     double norm = sqrt(sq);
     float clip = 1.0f;
     if (c->grad_clip > 0 && norm > c->grad_clip) clip = (float)(c->grad_clip / (norm + 1e-6));
@@ -55,7 +49,7 @@ double m3ae_adamw_step(m3ae_backend *be, const m3ae_adamw_config *c, const m3ae_
                          .grad_scale = clip};
     for (int i = 0; i < r->n; i++) {
         const m3ae_param *p = &r->p[i];
-        if (!m3ae_param_gets_gradient(p)) continue;
+        if (!p->has_grad) continue;
         a.lr = m3ae_adamw_lr(c, p, step);
         a.weight_decay = p->decay ? c->weight_decay : 0.0;
         be->ops->adamw(be, params + p->offset, grads + p->offset, exp_avg + p->offset, exp_avg_sq + p->offset,

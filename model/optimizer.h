@@ -7,7 +7,8 @@
  *   p -= lr_t * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
  *   p -= lr_t * wd * p            (decoupled, AFTER the Adam update, decay groups only)
  * lr_t = learning_rate * group multiplier * schedule(step). Tensors that get no gradient in the
- * official model (the fixed MIM position table, the unused RoBERTa pooler) are skipped entirely. */
+ * official model (the registry's has_grad: the fixed MIM position table, the unused RoBERTa pooler)
+ * are skipped entirely. */
 #ifndef M3AE_MODEL_OPTIMIZER_H
 #define M3AE_MODEL_OPTIMIZER_H
 
@@ -32,9 +33,6 @@ m3ae_adamw_config m3ae_adamw_official(void);
 
 /* Schedule factor in [0, 1] for optimizer step `step` (0-based: the first update uses step 0). */
 double m3ae_lr_schedule(int64_t step, int64_t warmup_steps, int64_t max_steps);
-
-/* 1 when the official model gives this tensor a gradient (so AdamW updates it). */
-int m3ae_param_gets_gradient(const m3ae_param *p);
 
 /* Learning rate of tensor p at `step`. */
 double m3ae_adamw_lr(const m3ae_adamw_config *c, const m3ae_param *p, int64_t step);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/sort.h"
 #include "harness.h"
 #include "model/config.h"
 #include "model/m3ae.h"
@@ -230,7 +231,7 @@ int main(int argc, char **argv) {
         int32_t *ids = malloc((size_t)N * sizeof(int32_t));
         int same = 1;
         for (int s = 0; s < B; s++) {
-            m3ae_argsort_noise(noise + (size_t)s * N, N, ids);
+            m3ae_argsort_stable(noise + (size_t)s * N, ids, N);
             for (int j = 0; j < N; j++) same &= ids[j] == ids_shuffle[s * N + j];
         }
         T_CHECK(same, "argsort(mim_noise) differs from mim_ids_shuffle");

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/sort.h"
 #include "common/rng.h"
 #include "harness.h"
 #include "model/config.h"
@@ -96,7 +97,7 @@ int main(void) {
             mids[i] = labels[i] != -100 ? V - 1 : ids[i];
         }
         for (int j = 0; j < N; j++) noise[j] = m3ae_rng_uniform(&rg, k++);
-        m3ae_argsort_noise(noise, N, shuf + s * N);
+        m3ae_argsort_stable(noise, shuf + s * N, N);
     }
     int32_t itm[NB] = {1, 0};
     int64_t sid[NB] = {3, 8};

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/sort.h"
 #include "common/facts.h"
 #include "common/rng.h"
 #include "harness.h"
@@ -58,7 +59,7 @@ int main(int argc, char **argv) {
             }
         }
         for (int j = 0; j < N; j++) noise[j] = m3ae_rng_uniform(&g, k++);
-        m3ae_argsort_noise(noise, N, shuf + s * N);
+        m3ae_argsort_stable(noise, shuf + s * N, N);
     }
     int64_t sample_ids[3] = {100, 205, 317};
     m3ae_batch b = {.B = B, .images = img, .itm_images = img2, .text_ids = ids, .text_masks = masks,

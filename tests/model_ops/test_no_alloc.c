@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/sort.h"
 #include "common/rng.h"
 #include "harness.h"
 #include "model/m3ae.h"
@@ -73,7 +74,7 @@ static void check_objective(const char *objective) {
             mids[i] = labels[i] != -100 ? V - 1 : ids[i];
         }
         for (int j = 0; j < N; j++) noise[j] = m3ae_rng_uniform(&g, k++);
-        m3ae_argsort_noise(noise, N, shuf + s * N);
+        m3ae_argsort_stable(noise, shuf + s * N, N);
     }
     int64_t sid[3] = {11, 12, 13};
     m3ae_batch b = {.B = B, .images = img, .itm_images = img2, .text_ids = ids, .text_masks = masks,

@@ -54,7 +54,7 @@ int main(void) {
         double sq = 0;
         for (int t = 0; t < reg.n; t++) {
             const m3ae_param *q = &reg.p[t];
-            if (!m3ae_param_gets_gradient(q)) continue;
+            if (!q->has_grad) continue;
             double lr = m3ae_adamw_lr(&c, q, step);
             double bc1 = 1 - pow(0.9, (double)step + 1), bc2 = 1 - pow(0.98, (double)step + 1);
             for (size_t k = q->offset; k < q->offset + q->numel; k++) {
