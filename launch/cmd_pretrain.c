@@ -28,7 +28,8 @@ static void usage(FILE *f) {
             "  lr_mult_head, lr_mult_multi_modal, adam_beta1, adam_beta2, adam_eps, grad_clip (0 = off),\n"
             "  batch_size (global), per_gpu_batchsize (micro-batch per rank; accumulation covers the rest),\n"
             "  seed, vocab, loader_threads, random_crop, mlm_mode (official|bernoulli), objective (separate|joint),\n"
-            "  log_every, val_every, val_batches, ckpt_every, keep_last, stop_after, threads, peak_tflops.\n\n"
+            "  log_every, val_every, val_batches, ckpt_every, keep_last, stop_after, threads, peak_tflops,\n"
+            "  device (cpu|cuda: the compute backend; cuda comes with the CUDA backend).\n\n"
             "Signals: SIGUSR1, SIGTERM or SIGINT stop the run at the next step with a checkpoint (exit 0);\n"
             "a second SIGINT exits at once. stop_after=STEP stops the same way after STEP.\n");
 }
