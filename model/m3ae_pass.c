@@ -178,7 +178,8 @@ static void text_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     const float *x = a->emb_out;
     for (int i = 0; i < c->text_layers; i++) {
         m3ae_bert_attn_forward(be, x, x, &m->w.tattn[i], &a->tattn[i], m->st.text_mask, B, L, L, Dt, c->text_heads,
-                               ROBERTA_LN_EPS, mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_SELF_PROBS), mkdrop(m, &d2, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_SELF_OUTPUT));
+                               ROBERTA_LN_EPS, mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_SELF_PROBS),
+                               mkdrop(m, &d2, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_SELF_OUTPUT));
         m3ae_bert_ffn_forward(be, a->tattn[i].out, &m->w.tffn[i], &a->tffn[i], B, L, Dt, c->text_ffn, ROBERTA_LN_EPS,
                               mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_FFN_OUTPUT));
         x = a->tffn[i].out;
@@ -197,11 +198,13 @@ static void text_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
         const float *x = i ? a->tffn[i - 1].out : a->emb_out;
         be->ops->zero(be, a->u1, (size_t)n * Dt);
         m3ae_bert_ffn_backward(be, dcur, a->u1, a->tattn[i].out, &m->w.tffn[i], &m->g.tffn[i], &a->tffn[i], &a->s, B,
-                               L, Dt, c->text_ffn, mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_FFN_OUTPUT));
+                               L, Dt, c->text_ffn,
+                               mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_FFN_OUTPUT));
         m3ae_grad_final(m, M3AE_GG_TEXT_FFN, 0, i);
         be->ops->zero(be, dnext, (size_t)n * Dt);
         m3ae_bert_attn_backward(be, a->u1, dnext, dnext, x, x, &m->w.tattn[i], &m->g.tattn[i], &a->tattn[i], &a->s, B,
-                                L, L, Dt, c->text_heads, mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_SELF_PROBS),
+                                L, L, Dt, c->text_heads,
+                                mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_SELF_PROBS),
                                 mkdrop(m, &d2, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_SELF_OUTPUT));
         m3ae_grad_final(m, M3AE_GG_TEXT_ATTN, 0, i);
         float *t = dcur;
@@ -310,16 +313,21 @@ static void fusion_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
         const float *X = stream_at(m, 0, i), *Y = stream_at(m, 1, i); /* both read the previous level */
         /* text layer: queries text, context image (no image mask) */
         m3ae_bert_attn_forward(be, X, X, &m->w.fself[0][i], &a->fself[0][i], m->st.text_mask, B, L, L, H, nh, FUSION_LN_EPS,
-                               mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_SELF_PROBS), mkdrop(m, &d2, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_SELF_OUTPUT));
+                               mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_SELF_PROBS),
+                               mkdrop(m, &d2, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_SELF_OUTPUT));
         m3ae_bert_attn_forward(be, a->fself[0][i].out, Y, &m->w.fcross[0][i], &a->fcross[0][i], NULL, B, L, T, H, nh,
-                               FUSION_LN_EPS, mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_CROSS_PROBS), mkdrop(m, &d2, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_CROSS_OUTPUT));
+                               FUSION_LN_EPS, mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_CROSS_PROBS),
+                               mkdrop(m, &d2, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_CROSS_OUTPUT));
         m3ae_bert_ffn_forward(be, a->fcross[0][i].out, &m->w.fffn[0][i], &a->fffn[0][i], B, L, H, F, FUSION_LN_EPS,
                               mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_FFN_OUTPUT));
         /* image layer: queries image, context text (text padding mask) */
         m3ae_bert_attn_forward(be, Y, Y, &m->w.fself[1][i], &a->fself[1][i], NULL, B, T, T, H, nh, FUSION_LN_EPS,
-                               mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_SELF_PROBS), mkdrop(m, &d2, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_SELF_OUTPUT));
+                               mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_SELF_PROBS),
+                               mkdrop(m, &d2, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_SELF_OUTPUT));
         m3ae_bert_attn_forward(be, a->fself[1][i].out, X, &m->w.fcross[1][i], &a->fcross[1][i], m->st.text_mask, B, T, L,
-                               H, nh, FUSION_LN_EPS, mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_CROSS_PROBS), mkdrop(m, &d2, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_CROSS_OUTPUT));
+                               H, nh, FUSION_LN_EPS,
+                               mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_CROSS_PROBS),
+                               mkdrop(m, &d2, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_CROSS_OUTPUT));
         m3ae_bert_ffn_forward(be, a->fcross[1][i].out, &m->w.fffn[1][i], &a->fffn[1][i], B, T, H, F, FUSION_LN_EPS,
                               mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_FFN_OUTPUT));
     }
@@ -364,16 +372,19 @@ static void fusion_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b, 
             const float *X = stream_at(m, s, i), *C = stream_at(m, other, i);
             be->ops->zero(be, a->u1, (size_t)B * Tq * H);
             m3ae_bert_ffn_backward(be, a->dS[cur][s], a->u1, a->fcross[s][i].out, &m->w.fffn[s][i], &m->g.fffn[s][i],
-                                   &a->fffn[s][i], &a->s, B, Tq, H, F, mkdrop(m, &d1, b, pass, st, i, M3AE_DROP_FFN_OUTPUT));
+                                   &a->fffn[s][i], &a->s, B, Tq, H, F,
+                                   mkdrop(m, &d1, b, pass, st, i, M3AE_DROP_FFN_OUTPUT));
             m3ae_grad_final(m, M3AE_GG_FUSION_FFN, s, i);
             be->ops->zero(be, a->u2, (size_t)B * Tq * H);
             m3ae_bert_attn_backward(be, a->u1, a->u2, a->dS[nxt][other], a->fself[s][i].out, C, &m->w.fcross[s][i],
                                     &m->g.fcross[s][i], &a->fcross[s][i], &a->s, B, Tq, Tk, H, nh,
-                                    mkdrop(m, &d1, b, pass, st, i, M3AE_DROP_CROSS_PROBS), mkdrop(m, &d2, b, pass, st, i, M3AE_DROP_CROSS_OUTPUT));
+                                    mkdrop(m, &d1, b, pass, st, i, M3AE_DROP_CROSS_PROBS),
+                                    mkdrop(m, &d2, b, pass, st, i, M3AE_DROP_CROSS_OUTPUT));
             m3ae_grad_final(m, M3AE_GG_FUSION_CROSS, s, i);
             m3ae_bert_attn_backward(be, a->u2, a->dS[nxt][s], a->dS[nxt][s], X, X, &m->w.fself[s][i],
                                     &m->g.fself[s][i], &a->fself[s][i], &a->s, B, Tq, Tq, H, nh,
-                                    mkdrop(m, &d1, b, pass, st, i, M3AE_DROP_SELF_PROBS), mkdrop(m, &d2, b, pass, st, i, M3AE_DROP_SELF_OUTPUT));
+                                    mkdrop(m, &d1, b, pass, st, i, M3AE_DROP_SELF_PROBS),
+                                    mkdrop(m, &d2, b, pass, st, i, M3AE_DROP_SELF_OUTPUT));
             m3ae_grad_final(m, M3AE_GG_FUSION_SELF, s, i);
         }
         const int any = has[0] || has[1];
