@@ -23,6 +23,7 @@
 #include "model/m3ae.h"
 #include "model/backend.h"
 #include "model/registry.h"
+#include "model/tasks/pretrain.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -145,11 +146,13 @@ int m3ae_bench_step(int argc, char **argv) {
                     .mlm_ids = mids, .mlm_labels = labels, .mim_ids_shuffle = shuf, .itm_labels = itm,
                     .sample_ids = sid};
     m3ae_losses ls = {0};
+    /* the separate objective's passes (official), timed pass by pass below */
+    const m3ae_pass_list pl = m3ae_pretrain_passes(M3AE_OBJECTIVE_SEPARATE);
     for (int w = 0; w < warmup; w++) {
         b.step = (uint64_t)w;
         m3ae_model_zero_grads(m);
         m3ae_model_stage(m, &b);
-        m3ae_model_step(m, &b, &ls);
+        m3ae_model_step(m, &b, &pl, 1, &ls);
     }
     double best = 1e30, sum = 0, *times = malloc(sizeof(double) * steps);
     M3AE_CHECK(times, M3AE_EXIT_SYSTEM, "out of memory for %d step times", steps);
@@ -160,14 +163,15 @@ int m3ae_bench_step(int argc, char **argv) {
         m3ae_model_zero_grads(m);
         m3ae_model_stage(m, &b); /* once per micro-batch, as in training: timed with the step */
         /* the step of m3ae_model_step (objective separate), pass by pass for the breakdown */
+        M3AE_CHECK(pl.n == 3, M3AE_EXIT_FAIL, "the separate objective has %d passes, the breakdown expects 3", pl.n);
         double total = 0;
         float probe;
-        for (int p = 0; p < 3; p++) {
+        for (int p = 0; p < pl.n; p++) {
             double ta = m3ae_now_s();
-            total += m3ae_model_forward(m, (m3ae_pass)p, &b);
+            total += m3ae_model_forward(m, pl.passes[p], &b);
             be->ops->download(be, &probe, m3ae_model_grads(m), sizeof probe); /* synchronises a device backend */
             double tb = m3ae_now_s();
-            m3ae_model_backward(m, (m3ae_pass)p, &b);
+            m3ae_model_backward(m, pl.passes[p], &b);
             be->ops->download(be, &probe, m3ae_model_grads(m), sizeof probe);
             phase[p][0] += tb - ta;
             phase[p][1] += m3ae_now_s() - tb;

@@ -416,6 +416,7 @@ m3ae_model *m3ae_model_create(const m3ae_config *cfg, m3ae_backend *be, int max_
     /* the backend workspace of the largest call of each entry */
     m->workspace_bytes = plan_workspace(be, cfg, max_batch);
     m3ae_backend_reserve_workspace(be, m->workspace_bytes);
+    m3ae_grad_groups_build(&m->gg, cfg, &m->reg);
     m->cur_pass = -1;
     return m;
 }
@@ -442,6 +443,7 @@ void m3ae_model_destroy(m3ae_model *m) {
     free(a->dblk);
     free(m->hstage_block);
     free(m->h_seen);
+    m3ae_grad_groups_free(&m->gg);
     m3ae_registry_free(&m->reg);
     free(m);
 }

@@ -83,9 +83,25 @@ void m3ae_model_stage(m3ae_model *m, const m3ae_batch *batch);
  * denominators, which may change between passes without staging again. */
 double m3ae_model_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *batch);
 void m3ae_model_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *batch);
-/* The passes of the configured objective on the staged micro-batch, forward + backward: MLM, MIM,
- * ITM (separate) or JOINT, ITM (joint). Gradients accumulate; the caller zeroes them. */
-void m3ae_model_step(m3ae_model *m, const m3ae_batch *batch, m3ae_losses *losses);
+/* The training step of one staged micro-batch: forward + backward of every pass of the task's list
+ * (model/tasks/passes.h), in order; gradients accumulate (the caller zeroes them). last_micro = 1
+ * on the last micro-batch of an optimizer step: then the gradient-ready hook (below) is called.
+ * losses (or NULL) receives the statistics of the last pass of each kind, total = the sum. */
+typedef struct m3ae_pass_list_s m3ae_pass_list; /* defined in model/tasks/passes.h */
+void m3ae_model_step(m3ae_model *m, const m3ae_batch *batch, const m3ae_pass_list *passes, int last_micro,
+                     m3ae_losses *losses);
+
+/* Gradient-ready hook: fn(ctx, first_tensor, n_tensors) names a contiguous range of registry
+ * indices whose gradients are final for this optimizer step (no later write in the step). Called
+ * only during m3ae_model_step with last_micro = 1, once per range, in the order backward finishes
+ * them (the registry's backward_rank order for the pretraining pass lists); every registry entry is
+ * in exactly one range and reported exactly once per step, the tensors without a gradient (the
+ * RoBERTa pooler, in the text encoder's top ffn range; the fixed decoder_pos_embed, in the MIM
+ * decoder's input range) included, so buckets can be built over the whole registry. On the CPU the
+ * gradient is in memory when fn is called. fn = NULL removes the hook. */
+typedef void (*m3ae_grad_hook)(void *ctx, int first_tensor, int n_tensors);
+void m3ae_model_set_grad_hook(m3ae_model *m, m3ae_grad_hook fn, void *ctx);
+
 /* Forward statistics of the last pass of each kind (counts, accuracy). */
 void m3ae_model_last_losses(const m3ae_model *m, m3ae_losses *losses);
 

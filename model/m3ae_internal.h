@@ -112,6 +112,57 @@ typedef struct {
     int mlm_local;     /* predicted tokens in this micro-batch */
 } m3ae_stage_info;
 
+/* ---- gradient-ready groups (model/m3ae_hooks.c) ----
+ * A group is a contiguous range of registry entries whose gradients one piece of backward finishes
+ * together. Kinds are indexed by (stream, layer) where they repeat. */
+typedef enum {
+    M3AE_GG_MLM_HEAD = 0, /* the whole MLM head */
+    M3AE_GG_MIM_OUT,      /* decoder_norm, decoder_pred */
+    M3AE_GG_MIM_BLOCK,    /* [layer] decoder block */
+    M3AE_GG_MIM_IN,       /* mask_token, decoder_pos_embed (fixed), decoder_embed */
+    M3AE_GG_ITM_HEAD,
+    M3AE_GG_POOLERS,      /* both fusion poolers */
+    M3AE_GG_FUSION_FFN,   /* [stream][layer] */
+    M3AE_GG_FUSION_CROSS, /* [stream][layer] */
+    M3AE_GG_FUSION_SELF,  /* [stream][layer] */
+    M3AE_GG_PROJECTIONS,  /* both projections and the modality type embeddings */
+    M3AE_GG_TEXT_FFN,     /* [layer]; the top layer's includes the unused RoBERTa pooler */
+    M3AE_GG_TEXT_ATTN,    /* [layer] */
+    M3AE_GG_TEXT_EMB,     /* word / position / type embeddings and their LayerNorm */
+    M3AE_GG_LN_POST,
+    M3AE_GG_VISION_BLOCK, /* [layer] */
+    M3AE_GG_VISION_EMB,   /* class and positional embedding, conv1, ln_pre */
+    M3AE_GG_KINDS
+} m3ae_grad_group_kind;
+
+typedef struct {
+    int first, n;      /* registry range */
+    unsigned touch;    /* bit p: the backward of pass p (m3ae_pass) writes this group's gradients */
+} m3ae_grad_group;
+
+typedef struct {
+    m3ae_grad_group *g;
+    int n;
+    int base[M3AE_GG_KINDS], layers[M3AE_GG_KINDS]; /* group index = base + stream * layers + layer */
+    m3ae_grad_hook fn;
+    void *ctx;
+    /* the step in progress (m3ae_model_step): pass index in its list, or -1 outside a step */
+    int pidx, pass, last_micro;
+    int *last_pass; /* (n) index in the step's pass list of the last pass that writes the group; -1 none */
+    int *reports;   /* (n) reports in this step (the model's own check: exactly one each) */
+} m3ae_grad_groups;
+
+void m3ae_grad_groups_build(m3ae_grad_groups *gg, const m3ae_config *cfg, const m3ae_registry *reg);
+void m3ae_grad_groups_free(m3ae_grad_groups *gg);
+/* Step start / end (m3ae_model_step): the last writer of each group in this pass list; groups no pass
+ * writes are reported at the start (their gradient is final: zero or untouched). The end checks that
+ * every group was reported exactly once (on the last micro-batch). */
+void m3ae_grad_groups_begin(m3ae_model *m, const m3ae_pass *passes, int n, int last_micro);
+void m3ae_grad_groups_end(m3ae_model *m);
+/* The backward of the current pass has written its last contribution to group (kind, stream, layer)
+ * for this pass: a report if this is the group's last pass of the last micro-batch. */
+void m3ae_grad_final(m3ae_model *m, m3ae_grad_group_kind kind, int stream, int layer);
+
 struct m3ae_model {
     m3ae_config cfg;
     m3ae_backend *be;       /* borrowed: the caller closes it after m3ae_model_destroy */
@@ -138,13 +189,29 @@ struct m3ae_model {
     int cur_pass, cur_B, cur_T; /* last forward: pass, batch, image tokens */
     double denom[4];            /* loss denominators of the last forward of each pass */
     m3ae_losses last;
+    m3ae_grad_groups gg; /* gradient-ready groups and the registered hook */
 };
 
-/* Dropout site id: unique per (pass, stream, layer, place). stream: 0 text encoder, 1 fusion text,
- * 2 fusion image. place: 0 embeddings, 1 self-attn probs, 2 self-attn output, 3 cross probs,
- * 4 cross output, 5 feed-forward output. */
-static inline uint32_t m3ae_dropout_site(int pass, int stream, int layer, int place) {
-    return (uint32_t)(((pass * 4 + stream) * 256 + layer) * 8 + place);
+/* Dropout sites: where a mask is drawn. The numeric values are part of the dropout counter (changing
+ * them changes every mask, and the fixtures and gradchecks would no longer match). */
+typedef enum {
+    M3AE_DROP_TEXT_ENCODER = 0, /* RoBERTa */
+    M3AE_DROP_FUSION_TEXT = 1,  /* fusion layer of the language stream */
+    M3AE_DROP_FUSION_IMAGE = 2  /* fusion layer of the vision stream */
+} m3ae_drop_stream;
+
+typedef enum {
+    M3AE_DROP_EMBEDDINGS = 0,
+    M3AE_DROP_SELF_PROBS = 1,
+    M3AE_DROP_SELF_OUTPUT = 2,
+    M3AE_DROP_CROSS_PROBS = 3,
+    M3AE_DROP_CROSS_OUTPUT = 4,
+    M3AE_DROP_FFN_OUTPUT = 5
+} m3ae_drop_place;
+
+/* Dropout site id: unique per (pass, stream, layer, place). */
+static inline uint32_t m3ae_dropout_site(int pass, m3ae_drop_stream stream, int layer, m3ae_drop_place place) {
+    return (uint32_t)(((pass * 4 + (int)stream) * 256 + layer) * 8 + (int)place);
 }
 
 #endif

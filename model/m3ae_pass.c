@@ -10,13 +10,14 @@
 #include "common/error.h"
 #include "common/facts.h"
 #include "model/m3ae_internal.h"
+#include "model/tasks/passes.h"
 
 #define ROBERTA_LN_EPS 1e-5f
 #define FUSION_LN_EPS 1e-12f
 #define CLIP_LN_EPS 1e-5f
 
-static const m3ae_dropout *mkdrop(const m3ae_model *m, m3ae_dropout *d, const m3ae_batch *b, int pass, int stream,
-                                  int layer, int place) {
+static const m3ae_dropout *mkdrop(const m3ae_model *m, m3ae_dropout *d, const m3ae_batch *b, int pass,
+                                  m3ae_drop_stream stream, int layer, m3ae_drop_place place) {
     if (!m->train || m->cfg.drop_rate <= 0) return NULL;
     d->p = (float)m->cfg.drop_rate;
     d->seed = m->seed;
@@ -172,14 +173,15 @@ static void text_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     be->ops->layernorm_forward(be, a->emb_out, a->emb_mean, a->emb_rstd, a->emb_sum, m->w.emb_ln_g, m->w.emb_ln_b, n, Dt,
                          ROBERTA_LN_EPS);
     m3ae_dropout d1, d2;
-    const m3ae_dropout *de = mkdrop(m, &d1, b, pass, 0, 0, 0);
+    const m3ae_dropout *de = mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, 0, M3AE_DROP_EMBEDDINGS);
     if (de) be->ops->dropout_forward(be, a->emb_out, a->emb_out, B, (size_t)L * Dt, de);
     const float *x = a->emb_out;
     for (int i = 0; i < c->text_layers; i++) {
         m3ae_bert_attn_forward(be, x, x, &m->w.tattn[i], &a->tattn[i], m->st.text_mask, B, L, L, Dt, c->text_heads,
-                               ROBERTA_LN_EPS, mkdrop(m, &d1, b, pass, 0, i, 1), mkdrop(m, &d2, b, pass, 0, i, 2));
+                               ROBERTA_LN_EPS, mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_SELF_PROBS),
+                               mkdrop(m, &d2, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_SELF_OUTPUT));
         m3ae_bert_ffn_forward(be, a->tattn[i].out, &m->w.tffn[i], &a->tffn[i], B, L, Dt, c->text_ffn, ROBERTA_LN_EPS,
-                              mkdrop(m, &d1, b, pass, 0, i, 5));
+                              mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_FFN_OUTPUT));
         x = a->tffn[i].out;
     }
 }
@@ -196,16 +198,20 @@ static void text_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
         const float *x = i ? a->tffn[i - 1].out : a->emb_out;
         be->ops->zero(be, a->u1, (size_t)n * Dt);
         m3ae_bert_ffn_backward(be, dcur, a->u1, a->tattn[i].out, &m->w.tffn[i], &m->g.tffn[i], &a->tffn[i], &a->s, B,
-                               L, Dt, c->text_ffn, mkdrop(m, &d1, b, pass, 0, i, 5));
+                               L, Dt, c->text_ffn,
+                               mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_FFN_OUTPUT));
+        m3ae_grad_final(m, M3AE_GG_TEXT_FFN, 0, i);
         be->ops->zero(be, dnext, (size_t)n * Dt);
         m3ae_bert_attn_backward(be, a->u1, dnext, dnext, x, x, &m->w.tattn[i], &m->g.tattn[i], &a->tattn[i], &a->s, B,
-                                L, L, Dt, c->text_heads, mkdrop(m, &d1, b, pass, 0, i, 1),
-                                mkdrop(m, &d2, b, pass, 0, i, 2));
+                                L, L, Dt, c->text_heads,
+                                mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_SELF_PROBS),
+                                mkdrop(m, &d2, b, pass, M3AE_DROP_TEXT_ENCODER, i, M3AE_DROP_SELF_OUTPUT));
+        m3ae_grad_final(m, M3AE_GG_TEXT_ATTN, 0, i);
         float *t = dcur;
         dcur = dnext;
         dnext = t;
     }
-    const m3ae_dropout *de = mkdrop(m, &d1, b, pass, 0, 0, 0);
+    const m3ae_dropout *de = mkdrop(m, &d1, b, pass, M3AE_DROP_TEXT_ENCODER, 0, M3AE_DROP_EMBEDDINGS);
     if (de) be->ops->dropout_backward(be, dcur, dcur, B, (size_t)L * Dt, de);
     be->ops->layernorm_backward(be, a->s.t1, m->g.emb_ln_g, m->g.emb_ln_b, dcur, a->emb_sum, a->emb_mean, a->emb_rstd,
                           m->w.emb_ln_g, n, Dt, 0);
@@ -215,6 +221,7 @@ static void text_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     be->ops->embedding_backward(be, m->g.word, a->s.t1, m->st.ids[k], n, Dt, M3AE_TOKEN_PAD);
     be->ops->embedding_backward(be, m->g.tpos, a->s.t1, m->st.pos[k], n, Dt, M3AE_TOKEN_PAD);
     be->ops->embedding_backward(be, m->g.ttype, a->s.t1, m->st.zeros, n, Dt, -1);
+    m3ae_grad_final(m, M3AE_GG_TEXT_EMB, 0, 0);
 }
 
 /* ---- vision encoder ---- */
@@ -259,9 +266,12 @@ static void vision_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) 
     const int n = B * T;
     be->ops->layernorm_backward(be, a->d_vis2, m->g.ln_post_g, m->g.ln_post_b, a->d_vis, a->vis_x[c->vision_layers],
                           a->ln_post_mean, a->ln_post_rstd, m->w.ln_post_g, n, Dv, 0);
-    for (int i = c->vision_layers - 1; i >= 0; i--)
+    m3ae_grad_final(m, M3AE_GG_LN_POST, 0, 0);
+    for (int i = c->vision_layers - 1; i >= 0; i--) {
         m3ae_clip_block_backward(be, a->d_vis2, a->vis_x[i], &m->w.vblk[i], &m->g.vblk[i], &a->vblk[i], &a->s, B, T, Dv,
                                  c->vision_heads);
+        m3ae_grad_final(m, M3AE_GG_VISION_BLOCK, 0, i);
+    }
     const int masked = pass == M3AE_PASS_MIM || pass == M3AE_PASS_JOINT;
     const float *xin = masked ? a->vis_in : a->tokens;
     be->ops->layernorm_backward(be, a->d_vis, m->g.ln_pre_g, m->g.ln_pre_b, a->d_vis2, xin, a->ln_pre_mean, a->ln_pre_rstd,
@@ -279,6 +289,7 @@ static void vision_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) 
         be->ops->copy(be, a->s.t1 + (size_t)s * N * Dv, dt + Dv, (size_t)N * Dv);
     }
     be->ops->linear_backward(be, NULL, m->g.conv, NULL, a->s.t1, a->patches, m->w.conv, B * N, PD, Dv, 0);
+    m3ae_grad_final(m, M3AE_GG_VISION_EMB, 0, 0);
 }
 
 /* ---- fusion ---- */
@@ -302,18 +313,23 @@ static void fusion_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
         const float *X = stream_at(m, 0, i), *Y = stream_at(m, 1, i); /* both read the previous level */
         /* text layer: queries text, context image (no image mask) */
         m3ae_bert_attn_forward(be, X, X, &m->w.fself[0][i], &a->fself[0][i], m->st.text_mask, B, L, L, H, nh, FUSION_LN_EPS,
-                               mkdrop(m, &d1, b, pass, 1, i, 1), mkdrop(m, &d2, b, pass, 1, i, 2));
+                               mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_SELF_PROBS),
+                               mkdrop(m, &d2, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_SELF_OUTPUT));
         m3ae_bert_attn_forward(be, a->fself[0][i].out, Y, &m->w.fcross[0][i], &a->fcross[0][i], NULL, B, L, T, H, nh,
-                               FUSION_LN_EPS, mkdrop(m, &d1, b, pass, 1, i, 3), mkdrop(m, &d2, b, pass, 1, i, 4));
+                               FUSION_LN_EPS, mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_CROSS_PROBS),
+                               mkdrop(m, &d2, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_CROSS_OUTPUT));
         m3ae_bert_ffn_forward(be, a->fcross[0][i].out, &m->w.fffn[0][i], &a->fffn[0][i], B, L, H, F, FUSION_LN_EPS,
-                              mkdrop(m, &d1, b, pass, 1, i, 5));
+                              mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_TEXT, i, M3AE_DROP_FFN_OUTPUT));
         /* image layer: queries image, context text (text padding mask) */
         m3ae_bert_attn_forward(be, Y, Y, &m->w.fself[1][i], &a->fself[1][i], NULL, B, T, T, H, nh, FUSION_LN_EPS,
-                               mkdrop(m, &d1, b, pass, 2, i, 1), mkdrop(m, &d2, b, pass, 2, i, 2));
+                               mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_SELF_PROBS),
+                               mkdrop(m, &d2, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_SELF_OUTPUT));
         m3ae_bert_attn_forward(be, a->fself[1][i].out, X, &m->w.fcross[1][i], &a->fcross[1][i], m->st.text_mask, B, T, L,
-                               H, nh, FUSION_LN_EPS, mkdrop(m, &d1, b, pass, 2, i, 3), mkdrop(m, &d2, b, pass, 2, i, 4));
+                               H, nh, FUSION_LN_EPS,
+                               mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_CROSS_PROBS),
+                               mkdrop(m, &d2, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_CROSS_OUTPUT));
         m3ae_bert_ffn_forward(be, a->fcross[1][i].out, &m->w.fffn[1][i], &a->fffn[1][i], B, T, H, F, FUSION_LN_EPS,
-                              mkdrop(m, &d1, b, pass, 2, i, 5));
+                              mkdrop(m, &d1, b, pass, M3AE_DROP_FUSION_IMAGE, i, M3AE_DROP_FFN_OUTPUT));
     }
     /* poolers: tanh(Linear(token 0)) of each stream; cls = [text, image] (B,2H) */
     const int Ts[2] = {L, T};
@@ -351,18 +367,25 @@ static void fusion_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b, 
         be->ops->zero(be, a->dS[nxt][1], (size_t)B * T * H);
         for (int s = 0; s < 2; s++) {
             if (!has[s]) continue;
-            const int other = 1 - s, Tq = Ts[s], Tk = Ts[other], st = 1 + s;
+            const int other = 1 - s, Tq = Ts[s], Tk = Ts[other];
+            const m3ae_drop_stream st = s ? M3AE_DROP_FUSION_IMAGE : M3AE_DROP_FUSION_TEXT;
             const float *X = stream_at(m, s, i), *C = stream_at(m, other, i);
             be->ops->zero(be, a->u1, (size_t)B * Tq * H);
             m3ae_bert_ffn_backward(be, a->dS[cur][s], a->u1, a->fcross[s][i].out, &m->w.fffn[s][i], &m->g.fffn[s][i],
-                                   &a->fffn[s][i], &a->s, B, Tq, H, F, mkdrop(m, &d1, b, pass, st, i, 5));
+                                   &a->fffn[s][i], &a->s, B, Tq, H, F,
+                                   mkdrop(m, &d1, b, pass, st, i, M3AE_DROP_FFN_OUTPUT));
+            m3ae_grad_final(m, M3AE_GG_FUSION_FFN, s, i);
             be->ops->zero(be, a->u2, (size_t)B * Tq * H);
             m3ae_bert_attn_backward(be, a->u1, a->u2, a->dS[nxt][other], a->fself[s][i].out, C, &m->w.fcross[s][i],
                                     &m->g.fcross[s][i], &a->fcross[s][i], &a->s, B, Tq, Tk, H, nh,
-                                    mkdrop(m, &d1, b, pass, st, i, 3), mkdrop(m, &d2, b, pass, st, i, 4));
+                                    mkdrop(m, &d1, b, pass, st, i, M3AE_DROP_CROSS_PROBS),
+                                    mkdrop(m, &d2, b, pass, st, i, M3AE_DROP_CROSS_OUTPUT));
+            m3ae_grad_final(m, M3AE_GG_FUSION_CROSS, s, i);
             m3ae_bert_attn_backward(be, a->u2, a->dS[nxt][s], a->dS[nxt][s], X, X, &m->w.fself[s][i],
                                     &m->g.fself[s][i], &a->fself[s][i], &a->s, B, Tq, Tq, H, nh,
-                                    mkdrop(m, &d1, b, pass, st, i, 1), mkdrop(m, &d2, b, pass, st, i, 2));
+                                    mkdrop(m, &d1, b, pass, st, i, M3AE_DROP_SELF_PROBS),
+                                    mkdrop(m, &d2, b, pass, st, i, M3AE_DROP_SELF_OUTPUT));
+            m3ae_grad_final(m, M3AE_GG_FUSION_SELF, s, i);
         }
         const int any = has[0] || has[1];
         has[0] = has[1] = any;
@@ -379,6 +402,7 @@ static void fusion_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b, 
         be->ops->linear_backward(be, a->d_vis, m->g.proj_w[1], m->g.proj_b[1], a->dS[cur][1], a->vis_out, m->w.proj_w[1], B * T,
                            c->vision_width, H, 0);
     }
+    if (has[0] || has[1]) m3ae_grad_final(m, M3AE_GG_PROJECTIONS, 0, 0);
 }
 
 /* ---- heads ---- */
@@ -478,9 +502,12 @@ static void mim_backward(m3ae_model *m, const m3ae_batch *b, float *dY) {
                            Dd, PD, 0);
     be->ops->layernorm_backward(be, a->d_dec2, m->g.dec_norm_g, m->g.dec_norm_b, a->d_dec, a->dec_x[c->mim_decoder_num_layers],
                           a->dec_mean, a->dec_rstd, m->w.dec_norm_g, B * T, Dd, 0);
-    for (int i = c->mim_decoder_num_layers - 1; i >= 0; i--)
+    m3ae_grad_final(m, M3AE_GG_MIM_OUT, 0, 0);
+    for (int i = c->mim_decoder_num_layers - 1; i >= 0; i--) {
         m3ae_clip_block_backward(be, a->d_dec2, a->dec_x[i], &m->w.dblk[i], &m->g.dblk[i], &a->dblk[i], &a->s, B, T, Dd,
                                  c->mim_decoder_num_heads);
+        m3ae_grad_final(m, M3AE_GG_MIM_BLOCK, 0, i);
+    }
     /* decoder_pos_embed is fixed: no gradient */
     be->ops->zero(be, a->d_ext, (size_t)B * E * Dd);
     be->ops->gather_rows_backward(be, a->d_ext, a->d_dec2, m->st.unshuf, B, E, T, Dd);
@@ -490,6 +517,7 @@ static void mim_backward(m3ae_model *m, const m3ae_batch *b, float *dY) {
     }
     be->ops->linear_backward(be, dY, m->g.dec_embed_w, m->g.dec_embed_b, a->s.t1, stream_at(m, 1, c->mim_layer),
                        m->w.dec_embed_w, B * Tk, H, Dd, 0);
+    m3ae_grad_final(m, M3AE_GG_MIM_IN, 0, 0); /* with the fixed decoder_pos_embed */
 }
 
 static double itm_forward(m3ae_model *m, const m3ae_batch *b) {
@@ -514,6 +542,7 @@ static void itm_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *d
     const int B = b->B, H = m->cfg.hidden_size, Ts[2] = {m->cfg.max_text_len, m->cur_T};
     float *dS[2] = {dX, dY};
     be->ops->linear_backward(be, a->d_cls, m->g.itm_w, m->g.itm_b, a->itm_dlogits, a->cls, m->w.itm_w, B, 2 * H, 2, 0);
+    m3ae_grad_final(m, M3AE_GG_ITM_HEAD, 0, 0);
     for (int s = 0; s < 2; s++) {
         be->ops->copy_rows(be, a->s.t1, H, a->d_cls + s * H, 2 * H, B, H); // (B,H)
         be->ops->tanh_backward(be, a->s.t1, a->s.t1, a->pool_out[s], (size_t)B * H);
@@ -521,6 +550,7 @@ static void itm_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *d
         be->ops->zero(be, dS[s], (size_t)B * Ts[s] * H);
         be->ops->copy_rows(be, dS[s], Ts[s] * H, a->s.t2, H, B, H);
     }
+    m3ae_grad_final(m, M3AE_GG_POOLERS, 0, 0);
 }
 
 /* ---- the passes ---- */
@@ -553,6 +583,7 @@ void m3ae_model_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     switch (pass) {
     case M3AE_PASS_MLM:
         mlm_backward(m, b, a->dS[0][0]);
+        m3ae_grad_final(m, M3AE_GG_MLM_HEAD, 0, 0); /* also when no token is labelled: final all the same */
         has[0] = 1;
         break;
     case M3AE_PASS_MIM:
@@ -566,6 +597,7 @@ void m3ae_model_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
         break;
     case M3AE_PASS_JOINT:
         mlm_backward(m, b, a->dS[0][0]);
+        m3ae_grad_final(m, M3AE_GG_MLM_HEAD, 0, 0);
         mim_backward(m, b, a->d_inj);
         has[0] = 1;
         break;
@@ -575,16 +607,19 @@ void m3ae_model_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     if (has[1]) vision_backward(m, pass, b);
 }
 
-void m3ae_model_step(m3ae_model *m, const m3ae_batch *b, m3ae_losses *losses) {
-    static const m3ae_pass separate[3] = {M3AE_PASS_MLM, M3AE_PASS_MIM, M3AE_PASS_ITM};
-    static const m3ae_pass joint[2] = {M3AE_PASS_JOINT, M3AE_PASS_ITM};
-    const int nj = m->cfg.objective == M3AE_OBJECTIVE_JOINT;
-    const m3ae_pass *passes = nj ? joint : separate;
+void m3ae_model_step(m3ae_model *m, const m3ae_batch *b, const m3ae_pass_list *passes, int last_micro,
+                     m3ae_losses *losses) {
+    M3AE_CHECK(passes && passes->n >= 1, M3AE_EXIT_USAGE, "model step without passes");
+    m3ae_grad_groups *gg = &m->gg;
+    m3ae_grad_groups_begin(m, passes->passes, passes->n, last_micro);
     double total = 0;
-    for (int p = 0; p < (nj ? 2 : 3); p++) {
-        total += m3ae_model_forward(m, passes[p], b);
-        m3ae_model_backward(m, passes[p], b);
+    for (int p = 0; p < passes->n; p++) {
+        total += m3ae_model_forward(m, passes->passes[p], b);
+        gg->pidx = p, gg->pass = (int)passes->passes[p];
+        m3ae_model_backward(m, passes->passes[p], b);
+        gg->pidx = -1;
     }
+    m3ae_grad_groups_end(m);
     m->last.total = total;
     if (losses) *losses = m->last;
 }

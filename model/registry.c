@@ -54,16 +54,16 @@ const char *m3ae_init_rule_name(m3ae_init_rule rule) {
 /* ---- building ---- */
 
 /* The builder's current section: the module tensors are counted in, their backward stage, the
- * fusion layer (sorting key inside the fusion stage; 0 elsewhere), and whether the section's tensors
- * receive gradients. */
+ * fusion layer and stream (sorting keys inside the fusion stage; 0 elsewhere), and whether the
+ * section's tensors receive gradients. */
 typedef struct {
     m3ae_registry *r;
     int cap;
     m3ae_module module;
     m3ae_backward_stage stage;
-    int layer;
+    int layer, stream;
     int has_grad;
-    int *layer_of; /* per entry, the section's layer (for the backward order) */
+    int *layer_of, *stream_of; /* per entry, the section's layer and stream (for the backward order) */
 } builder;
 
 enum { FIXED = 0, TRAINABLE = 1 };
@@ -78,10 +78,12 @@ static void add(builder *b, int trainable, m3ae_init_rule init, int ndim, const 
         r->p = realloc(r->p, (size_t)b->cap * sizeof *r->p);
         M3AE_CHECK(r->p, M3AE_EXIT_SYSTEM, "out of memory growing the parameter registry to %d entries", b->cap);
         b->layer_of = realloc(b->layer_of, (size_t)b->cap * sizeof *b->layer_of);
-        M3AE_CHECK(b->layer_of, M3AE_EXIT_SYSTEM, "out of memory growing the parameter registry to %d entries",
-                   b->cap);
+        b->stream_of = realloc(b->stream_of, (size_t)b->cap * sizeof *b->stream_of);
+        M3AE_CHECK(b->layer_of && b->stream_of, M3AE_EXIT_SYSTEM,
+                   "out of memory growing the parameter registry to %d entries", b->cap);
     }
     b->layer_of[r->n] = b->layer;
+    b->stream_of[r->n] = b->stream;
     m3ae_param *p = &r->p[r->n++];
     memset(p, 0, sizeof *p);
     va_list ap;
@@ -163,15 +165,16 @@ static void bert_ffn(builder *b, int64_t w, int64_t f, const char *prefix) {
 }
 
 /* Backward ranks from the sections' stages (rule in registry.h): sort by (stage, fusion layer
- * descending, registration index descending). */
+ * descending, fusion stream ascending, registration index descending). */
 typedef struct {
-    int stage, layer, index;
+    int stage, layer, stream, index;
 } backward_key;
 
 static int backward_cmp(const void *x, const void *y) {
     const backward_key *p = x, *q = y;
     if (p->stage != q->stage) return p->stage < q->stage ? -1 : 1;
     if (p->layer != q->layer) return p->layer > q->layer ? -1 : 1;
+    if (p->stream != q->stream) return p->stream < q->stream ? -1 : 1;
     return p->index > q->index ? -1 : p->index < q->index;
 }
 
@@ -179,7 +182,7 @@ static void assign_backward_ranks(const builder *b) {
     m3ae_registry *r = b->r;
     backward_key *keys = malloc((size_t)r->n * sizeof *keys);
     M3AE_CHECK(keys, M3AE_EXIT_SYSTEM, "out of memory ordering %d registry entries", r->n);
-    for (int i = 0; i < r->n; i++) keys[i] = (backward_key){(int)r->p[i].backward_stage, b->layer_of[i], i};
+    for (int i = 0; i < r->n; i++) keys[i] = (backward_key){(int)r->p[i].backward_stage, b->layer_of[i], b->stream_of[i], i};
     qsort(keys, (size_t)r->n, sizeof *keys, backward_cmp);
     for (int k = 0; k < r->n; k++) r->p[keys[k].index].backward_rank = k;
     free(keys);
@@ -188,7 +191,7 @@ static void assign_backward_ranks(const builder *b) {
 static void section(builder *b, m3ae_module module, m3ae_backward_stage stage) {
     b->module = module;
     b->stage = stage;
-    b->layer = 0;
+    b->layer = b->stream = 0;
     b->has_grad = 1;
 }
 
@@ -200,12 +203,11 @@ void m3ae_registry_build(m3ae_registry *r, const m3ae_config *c) {
     const int64_t H = c->hidden_size, Dd = c->mim_decoder_hidden_size;
 
     /* CLIP visual: its embeddings, then the transformer */
-    section(&b, M3AE_MOD_VISION, M3AE_BWD_EMBEDDINGS);
+    section(&b, M3AE_MOD_VISION, M3AE_BWD_VISION);
     add(&b, TRAINABLE, M3AE_INIT_NORMAL_WIDTH, S1(Dv), "vision_encoder.visual.class_embedding");
     add(&b, TRAINABLE, M3AE_INIT_NORMAL_WIDTH, S2(N + 1, Dv), "vision_encoder.visual.positional_embedding");
     add(&b, TRAINABLE, M3AE_INIT_NORMAL, S4(Dv, 3, P, P), "vision_encoder.visual.conv1.weight");
     layernorm(&b, Dv, "vision_encoder.visual.ln_pre");
-    section(&b, M3AE_MOD_VISION, M3AE_BWD_VISION);
     for (int i = 0; i < c->vision_layers; i++) {
         snprintf(s, sizeof s, "vision_encoder.visual.transformer.resblocks.%d", i);
         clip_block(&b, Dv, s);
@@ -213,13 +215,12 @@ void m3ae_registry_build(m3ae_registry *r, const m3ae_config *c) {
     layernorm(&b, Dv, "vision_encoder.visual.ln_post");
 
     /* RoBERTa: embeddings, layers, and the pooler METER never calls (no gradient) */
-    section(&b, M3AE_MOD_TEXT, M3AE_BWD_EMBEDDINGS);
+    section(&b, M3AE_MOD_TEXT, M3AE_BWD_TEXT);
     add(&b, TRAINABLE, M3AE_INIT_NORMAL, S2(c->vocab_size, Dt), "language_encoder.embeddings.word_embeddings.weight");
     add(&b, TRAINABLE, M3AE_INIT_NORMAL, S2(c->max_position_embeddings, Dt),
         "language_encoder.embeddings.position_embeddings.weight");
     add(&b, TRAINABLE, M3AE_INIT_NORMAL, S2(1, Dt), "language_encoder.embeddings.token_type_embeddings.weight");
     layernorm(&b, Dt, "language_encoder.embeddings.LayerNorm");
-    section(&b, M3AE_MOD_TEXT, M3AE_BWD_TEXT);
     for (int i = 0; i < c->text_layers; i++) {
         snprintf(s, sizeof s, "language_encoder.encoder.layer.%d.attention", i);
         bert_attention(&b, Dt, s);
@@ -241,6 +242,7 @@ void m3ae_registry_build(m3ae_registry *r, const m3ae_config *c) {
     for (int st = 0; st < 2; st++)
         for (int i = 0; i < c->num_top_layer; i++) {
             b.layer = i;
+            b.stream = st;
             snprintf(s, sizeof s, "%s.%d.attention", streams[st], i);
             bert_attention(&b, H, s);
             snprintf(s, sizeof s, "%s.%d.crossattention", streams[st], i);
@@ -250,19 +252,19 @@ void m3ae_registry_build(m3ae_registry *r, const m3ae_config *c) {
         }
 
     /* poolers (read by the ITM head only) */
-    section(&b, M3AE_MOD_PROJ_POOL, M3AE_BWD_HEADS);
+    section(&b, M3AE_MOD_PROJ_POOL, M3AE_BWD_ITM_HEAD);
     linear(&b, H, H, "multi_modal_language_pooler.dense");
     linear(&b, H, H, "multi_modal_vision_pooler.dense");
 
     /* MLM head */
-    section(&b, M3AE_MOD_MLM_HEAD, M3AE_BWD_HEADS);
+    section(&b, M3AE_MOD_MLM_HEAD, M3AE_BWD_MLM_HEAD);
     linear(&b, H, H, "mlm_head.transform.dense");
     layernorm(&b, H, "mlm_head.transform.LayerNorm");
     add(&b, TRAINABLE, M3AE_INIT_NORMAL, S2(c->vocab_size, H), "mlm_head.decoder.weight");
     add(&b, TRAINABLE, M3AE_INIT_ZEROS, S1(c->vocab_size), "mlm_head.bias");
 
     /* MIM head */
-    section(&b, M3AE_MOD_MIM_HEAD, M3AE_BWD_HEADS);
+    section(&b, M3AE_MOD_MIM_HEAD, M3AE_BWD_MIM_HEAD);
     add(&b, TRAINABLE, M3AE_INIT_NORMAL, S3(1, 1, Dd), "mim_head.mask_token");
     add(&b, FIXED, M3AE_INIT_SINCOS, S3(1, N + 1, Dd), "mim_head.decoder_pos_embed");
     linear(&b, Dd, H, "mim_head.decoder_embed");
@@ -274,11 +276,12 @@ void m3ae_registry_build(m3ae_registry *r, const m3ae_config *c) {
     linear(&b, m3ae_cfg_patch_dim(c), Dd, "mim_head.decoder_pred");
 
     /* ITM head */
-    section(&b, M3AE_MOD_ITM_HEAD, M3AE_BWD_HEADS);
+    section(&b, M3AE_MOD_ITM_HEAD, M3AE_BWD_ITM_HEAD);
     linear(&b, 2, 2 * H, "itm_head.fc");
 
     assign_backward_ranks(&b);
     free(b.layer_of);
+    free(b.stream_of);
 }
 
 void m3ae_registry_free(m3ae_registry *r) {

@@ -47,25 +47,30 @@ typedef enum {
     M3AE_INIT_COUNT
 } m3ae_init_rule;
 
-/* Backward order: backward_rank 0 is the first tensor whose gradient backward finishes. The rule:
- * stages in this order
- *   1. heads (ITM, MIM, MLM) and the fusion poolers that only the ITM head reads,
- *   2. the fusion layers, top-down (layer L-1 of both streams before layer L-2, ...),
- *   3. the projections into the fusion width and the modality type embeddings,
- *   4. the text encoder, top-down (its unused pooler first),
- *   5. the vision encoder, top-down (ln_post first),
- *   6. the embeddings (text word/position/type embeddings and LayerNorm, then CLIP's class and
- *      positional embedding, conv1, ln_pre);
- * inside a stage (and inside one fusion layer), reverse registration order, because every module
- * registers its tensors from input to output and backward visits them from output to input.
- * The gradient-ready hooks and the all-reduce buckets walk tensors in this order. */
+/* Backward order: backward_rank 0 is the first tensor whose gradient is final in a pretraining step,
+ * i.e. the order in which m3ae_model_step reports its gradient-ready groups (model/m3ae_hooks.c) for
+ * the pass lists of both objectives (MLM, MIM, ITM and JOINT, ITM: the same order, since the ITM
+ * pass, last in both, reaches everything below the heads). Stages in this order:
+ *   1. the MLM head (final after the MLM or JOINT pass),
+ *   2. the MIM head (final after the MIM pass, or right after the MLM head in the JOINT pass),
+ *   3. in the ITM pass: the ITM head, then the fusion poolers,
+ *   4. the fusion layers, top-down; inside a layer the language stream before the vision stream
+ *      (fusion_backward's order),
+ *   5. the projections into the fusion width and the modality type embeddings,
+ *   6. the text encoder, top-down (its unused pooler first), then the text embeddings,
+ *   7. the vision encoder: ln_post, the blocks top-down, then CLIP's embeddings and ln_pre;
+ * inside a stage (and inside one fusion layer of one stream), reverse registration order, because
+ * every module registers its tensors from input to output and backward visits them from output to
+ * input. The all-reduce buckets walk tensors in this order; test_model_hooks holds it to the reports. */
 typedef enum {
-    M3AE_BWD_HEADS = 0,
+    M3AE_BWD_MLM_HEAD = 0,
+    M3AE_BWD_MIM_HEAD,
+    M3AE_BWD_ITM_HEAD,
     M3AE_BWD_FUSION,
     M3AE_BWD_PROJECTIONS,
     M3AE_BWD_TEXT,
     M3AE_BWD_VISION,
-    M3AE_BWD_EMBEDDINGS
+    M3AE_BWD_STAGES
 } m3ae_backward_stage;
 
 typedef struct {

@@ -30,6 +30,7 @@ typedef struct {
     int64_t accum;
     const void **leased; /* (accum) the step's micro-batches */
     m3ae_metric_set val_set; /* validation accumulators */
+    unsigned char *ready;    /* (registry entries) reported by the gradient-ready hook this step */
     FILE *metrics;
 } run;
 
@@ -41,16 +42,42 @@ static int all_ok(run *r, int rc, const m3ae_error *err, int code) {
 
 /* ------------------------------------------------------------------ the model calls */
 
-/* The task's passes on one batch, staged here: forward + backward (training, gradients accumulate) or
- * forward only (validation). *l receives the statistics of the last pass of each kind. */
-static void run_passes(run *r, const m3ae_batch *b, int backward, m3ae_losses *l) {
+/* The task's passes on one batch, staged here, forward only (validation). *l receives the statistics
+ * of the last pass of each kind. */
+static void run_forward(run *r, const m3ae_batch *b, m3ae_losses *l) {
     const m3ae_pass_list *p = &r->task->passes;
     m3ae_model_stage(r->model, b); /* one upload of the micro-batch for all its passes */
-    for (int i = 0; i < p->n; i++) {
-        m3ae_model_forward(r->model, p->passes[i], b);
-        if (backward) m3ae_model_backward(r->model, p->passes[i], b);
-    }
+    for (int i = 0; i < p->n; i++) m3ae_model_forward(r->model, p->passes[i], b);
     m3ae_model_last_losses(r->model, l);
+}
+
+/* One training micro-batch: staged once, then the task's passes forward + backward in the model's
+ * step (gradients accumulate); on the last micro-batch of the step the model reports the tensors
+ * whose gradients are final (grad_ready). */
+static void run_train(run *r, const m3ae_batch *b, int last_micro, m3ae_losses *l) {
+    m3ae_model_stage(r->model, b);
+    m3ae_model_step(r->model, b, &r->task->passes, last_micro, l);
+}
+
+/* The gradient-ready hook: marks the reported tensors. The bucketed all-reduce (issue 10) will start
+ * a bucket here once all its tensors are marked. */
+static void grad_ready(void *ctx, int first, int n) {
+    run *r = ctx;
+    for (int k = first; k < first + n; k++) {
+        M3AE_CHECK(!r->ready[k], M3AE_EXIT_FAIL, "the model reported the gradient of '%s' twice in one step (a model bug)",
+                   r->reg->p[k].name);
+        r->ready[k] = 1;
+    }
+}
+
+/* Before the all-reduce: every tensor was reported (a model bug if not); clears the marks. */
+static void check_all_ready(run *r) {
+    for (int k = 0; k < r->reg->n; k++) {
+        M3AE_CHECK(r->ready[k], M3AE_EXIT_FAIL,
+                   "the gradient of '%s' was never reported final in this step (a model bug: the gradient-ready "
+                   "hook missed it)", r->reg->p[k].name);
+        r->ready[k] = 0;
+    }
 }
 
 /* ------------------------------------------------------------------ data */
@@ -146,7 +173,7 @@ static void validate(run *r, int64_t done) {
         if (t->next(r->val, &mb, &err) != 0) M3AE_FATAL(M3AE_EXIT_DATA, "%s", err.msg);
         m3ae_batch b = t->model_batch(mb, (uint64_t)done, NULL);
         m3ae_losses l;
-        run_passes(r, &b, 0, &l);
+        run_forward(r, &b, &l);
         t->observe(&l, mb, 1, vs->num, vs->den);
         t->release(r->val, mb);
     }
@@ -242,10 +269,11 @@ static int train(run *r, int64_t start) {
         for (int64_t k = 0; k < r->accum; k++) {
             m3ae_batch b = t->model_batch(r->leased[k], (uint64_t)step, denoms);
             m3ae_losses l;
-            run_passes(r, &b, 1, &l);
+            run_train(r, &b, k == r->accum - 1, &l);
             t->observe(&l, r->leased[k], 0, stepm.num, stepm.den);
             t->release(r->train, r->leased[k]);
         }
+        check_all_ready(r);
         if (r->world > 1) m3ae_dist_allreduce_sum(grads, r->reg->arena_floats);
         double gnorm = m3ae_adamw_step(m3ae_model_backend(r->model), &r->opt, r->reg, params, grads, r->exp_avg,
                                        r->exp_avg_sq, step);
@@ -354,6 +382,9 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
     if ((code = all_ok(&r, be == NULL, &err, M3AE_EXIT_USAGE))) goto out;
     r.model = m3ae_model_create(&cfg->model, be, (int)cfg->per_gpu_batchsize);
     r.reg = m3ae_model_registry(r.model);
+    r.ready = m3ae_alloc((size_t)r.reg->n, "the gradient-ready marks");
+    memset(r.ready, 0, (size_t)r.reg->n);
+    m3ae_model_set_grad_hook(r.model, grad_ready, &r);
     m3ae_model_init_params(r.model, (uint64_t)cfg->seed);
     m3ae_model_set_train(r.model, 1, (uint64_t)cfg->seed);
     /* AdamW moments in backend memory (the CPU backend's is host memory, which restore reads into) */
@@ -382,6 +413,7 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
 out:
     if (r.metrics) fclose(r.metrics);
     m3ae_free(r.leased);
+    m3ae_free(r.ready);
     if (r.val_set.num) m3ae_metric_set_free(&r.val_set);
     if (r.model) {
         m3ae_backend *mbe = m3ae_model_backend(r.model);

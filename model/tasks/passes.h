@@ -5,7 +5,7 @@
 
 #include "model/m3ae.h"
 
-typedef struct {
+typedef struct m3ae_pass_list_s {
     const m3ae_pass *passes;
     int n;
 } m3ae_pass_list;

@@ -12,6 +12,13 @@
 #include "common/rng.h"
 #include "harness.h"
 #include "model/m3ae.h"
+#include "model/tasks/pretrain.h"
+
+/* The training step of the configured objective's pass list, as the last micro-batch. */
+static void pretrain_step(m3ae_model *m, const m3ae_batch *b, m3ae_losses *l) {
+    const m3ae_pass_list pl = m3ae_pretrain_passes(m3ae_model_config(m)->objective);
+    m3ae_model_step(m, b, &pl, 1, l);
+}
 
 static double total_loss(m3ae_model *m, const m3ae_batch *b) {
     if (m3ae_model_config(m)->objective == M3AE_OBJECTIVE_JOINT)
@@ -82,7 +89,7 @@ int main(int argc, char **argv) {
     /* gradients */
     m3ae_model_zero_grads(m);
     m3ae_losses ls;
-    m3ae_model_step(m, &b, &ls);
+    pretrain_step(m, &b, &ls);
     T_CLOSE(ls.total, l1, 1e-6, 0, "step total %.9g vs forward %.9g", ls.total, l1);
     const size_t nf = r->arena_floats;
     float *p0 = malloc(nf * sizeof(float)), *grad = malloc(nf * sizeof(float)), *pd = malloc(nf * sizeof(float));
@@ -131,7 +138,7 @@ int main(int argc, char **argv) {
     b.itm_denom = 3.0 * B;
     m3ae_losses l2s;
     m3ae_model_zero_grads(m);
-    m3ae_model_step(m, &b, &l2s);
+    pretrain_step(m, &b, &l2s);
     T_CLOSE(l2s.mlm, ls.mlm / 2, 1e-6, 1e-6, "mlm with denominator x2: %.9g vs %.9g", l2s.mlm, ls.mlm / 2);
     T_CLOSE(l2s.mim, ls.mim / 4, 1e-6, 1e-6, "mim with denominator x4: %.9g vs %.9g", l2s.mim, ls.mim / 4);
     T_CLOSE(l2s.itm, ls.itm / 3, 1e-6, 1e-6, "itm with denominator x3: %.9g vs %.9g", l2s.itm, ls.itm / 3);
@@ -141,11 +148,11 @@ int main(int argc, char **argv) {
     float *g1 = malloc(nf * sizeof(float)), *g3 = malloc(nf * sizeof(float));
     m3ae_backend_set_threads(be, 1);
     m3ae_model_zero_grads(m);
-    m3ae_model_step(m, &b, NULL);
+    pretrain_step(m, &b, NULL);
     be->ops->download(be, g1, m3ae_model_grads(m), nf * sizeof(float));
     m3ae_backend_set_threads(be, 3);
     m3ae_model_zero_grads(m);
-    m3ae_model_step(m, &b, NULL);
+    pretrain_step(m, &b, NULL);
     be->ops->download(be, g3, m3ae_model_grads(m), nf * sizeof(float));
     m3ae_backend_set_threads(be, 1);
     T_CHECK(memcmp(g1, g3, nf * sizeof(float)) == 0, "gradients differ between 1 and 3 threads");
@@ -161,7 +168,7 @@ int main(int argc, char **argv) {
     m3ae_model_stage(m, &b);
     m3ae_model_zero_grads(m);
     m3ae_losses lp;
-    m3ae_model_step(m, &b, &lp);
+    pretrain_step(m, &b, &lp);
     be->ops->download(be, grad, m3ae_model_grads(m), nf * sizeof(float));
     static const char *padded[2] = {"language_encoder.embeddings.word_embeddings.weight",
                                     "language_encoder.embeddings.position_embeddings.weight"};

@@ -102,7 +102,7 @@ static void check_facts(const m3ae_config *cfg) {
     }
     free(seen);
     /* stages in order: the last rank of a stage comes before the first rank of every later stage */
-    for (int s = M3AE_BWD_HEADS; s < M3AE_BWD_EMBEDDINGS; s++) {
+    for (int s = M3AE_BWD_MLM_HEAD; s < M3AE_BWD_VISION; s++) {
         int last = -1, first_later = r.n;
         for (int i = 0; i < r.n; i++) {
             if ((int)r.p[i].backward_stage == s && r.p[i].backward_rank > last) last = r.p[i].backward_rank;
@@ -135,12 +135,23 @@ static void check_facts(const m3ae_config *cfg) {
     check_before(&r, "vision_encoder.visual.ln_post.", "vision_encoder.visual.transformer.");
     snprintf(a, sizeof a, "vision_encoder.visual.transformer.resblocks.%d.", cfg->vision_layers - 1);
     check_before(&r, a, "vision_encoder.visual.transformer.resblocks.0.");
-    check_before(&r, "vision_encoder.visual.transformer.resblocks.0.", "language_encoder.embeddings.");
+    /* the real order of the step's reports (test_model_hooks): the text embeddings finish right after
+     * the text encoder, before the vision encoder; the MLM head before the MIM head */
+    check_before(&r, "language_encoder.encoder.layer.0.", "language_encoder.embeddings.");
+    check_before(&r, "language_encoder.embeddings.", "vision_encoder.visual.ln_post.");
+    check_before(&r, "mlm_head.", "mim_head.");
+    check_before(&r, "mim_head.", "itm_head.");
+    check_before(&r, "mim_head.decoder_pred.", "mim_head.decoder_embed.");
+    check_before(&r, "multi_modal_language_pooler.", "multi_modal_language_layers.");
     check_before(&r, "vision_encoder.visual.transformer.resblocks.0.", "vision_encoder.visual.conv1.");
     /* inside a layer, output first: the FFN's output LayerNorm before the attention's query */
     T_CHECK(rank_of(&r, "multi_modal_language_layers.0.output.LayerNorm.weight") <
                 rank_of(&r, "multi_modal_language_layers.0.attention.self.query.weight"),
             "fusion layer 0: output before attention");
+    /* inside a fusion layer the language stream finishes before the vision stream */
+    T_CHECK(rank_of(&r, "multi_modal_language_layers.0.attention.self.query.weight") <
+                rank_of(&r, "multi_modal_vision_layers.0.output.LayerNorm.weight"),
+            "fusion layer 0: language stream before vision stream");
     T_CHECK(rank_of(&r, "vision_encoder.visual.conv1.weight") > rank_of(&r, "vision_encoder.visual.ln_post.weight"),
             "conv1 last-ish, after ln_post");
 

@@ -14,6 +14,13 @@
 #include "harness.h"
 #include "model/m3ae.h"
 #include "model/optimizer.h"
+#include "model/tasks/pretrain.h"
+
+/* The training step of the configured objective's pass list, as the last micro-batch. */
+static void pretrain_step(m3ae_model *m, const m3ae_batch *b, m3ae_losses *l) {
+    const m3ae_pass_list pl = m3ae_pretrain_passes(m3ae_model_config(m)->objective);
+    m3ae_model_step(m, b, &pl, 1, l);
+}
 
 static long n_calls; /* allocation calls through the wrappers */
 
@@ -34,7 +41,7 @@ static void one_step(m3ae_model *m, m3ae_backend *be, const m3ae_adamw_config *o
     m3ae_model_stage(m, b);
     m3ae_model_zero_grads(m);
     m3ae_losses ls;
-    m3ae_model_step(m, b, &ls);
+    pretrain_step(m, b, &ls);
     m3ae_adamw_step(be, oc, m3ae_model_registry(m), m3ae_model_params(m), m3ae_model_grads(m), mom1, mom2, step);
 }
 
