@@ -27,10 +27,16 @@ for _ in $(seq 1 600); do [ -f "$W/run/checkpoints/latest" ] && break; sleep 0.2
 scancel --signal=USR1 "$job"    # to the job's tasks, as Slurm does before the time limit
 echo "sent SIGUSR1 after $(cat "$W/run/checkpoints/latest")"
 for _ in $(seq 1 60); do grep -q "requeueing" "$W/job.out" 2>/dev/null && break; sleep 0.5; done
-scontrol update JobId="$job" StartTime=now >/dev/null 2>&1   # start the requeued job without the usual delay
+# Start the requeued job without Slurm's usual delay, but only once it is back in the queue and a
+# few seconds after the requeue: slurmd refuses a launch whose credential is not newer than the
+# revocation of the old instance's ("Killing non-startable batch job: Job credential revoked"), at a
+# granularity of one second; starting it at once made this test flaky under load.
+for _ in $(seq 1 60); do [ "$(squeue -h -j "$job" -o %T 2>/dev/null)" = PENDING ] && break; sleep 0.5; done
+sleep 3
+scontrol update JobId="$job" StartTime=now >/dev/null 2>&1
 for _ in $(seq 1 360); do
   [ -f "$W/run/finished" ] && ! squeue -h -j "$job" 2>/dev/null | grep -q . && break
-  scontrol update JobId="$job" StartTime=now >/dev/null 2>&1
+  [ "$(squeue -h -j "$job" -o %T 2>/dev/null)" = PENDING ] && scontrol update JobId="$job" StartTime=now >/dev/null 2>&1
   sleep 0.5
 done
 out=$(cat "$W/job.out")
