@@ -49,6 +49,7 @@ static void vision_tensors(m3ae_tensor_builder *b, const m3ae_config *c, m3ae_we
     const int64_t P = c->patch_size, N = m3ae_cfg_patches(c), Dv = c->vision_width;
     char s[M3AE_PARAM_NAME_LEN];
     m3ae_builder_section(b, M3AE_MOD_VISION, M3AE_BWD_VISION);
+    m3ae_builder_group(b, M3AE_GG_VISION_EMB, 0, 0);
     m3ae_tensor(b, M3AE_SLOT(w, cls), M3AE_TRAINABLE, M3AE_INIT_NORMAL_WIDTH, M3AE_S1(Dv),
                 "vision_encoder.visual.class_embedding");
     m3ae_tensor(b, M3AE_SLOT(w, pos), M3AE_TRAINABLE, M3AE_INIT_NORMAL_WIDTH, M3AE_S2(N + 1, Dv),
@@ -57,9 +58,11 @@ static void vision_tensors(m3ae_tensor_builder *b, const m3ae_config *c, m3ae_we
                 "vision_encoder.visual.conv1.weight");
     m3ae_layernorm_tensors(b, M3AE_SLOT(w, ln_pre_g), M3AE_SLOT(w, ln_pre_b), Dv, "vision_encoder.visual.ln_pre");
     for (int i = 0; i < c->vision_layers; i++) {
+        m3ae_builder_group(b, M3AE_GG_VISION_BLOCK, 0, i);
         snprintf(s, sizeof s, "vision_encoder.visual.transformer.resblocks.%d", i);
         m3ae_clip_block_tensors(b, ELEM(w, vblk, i), Dv, s);
     }
+    m3ae_builder_group(b, M3AE_GG_LN_POST, 0, 0);
     m3ae_layernorm_tensors(b, M3AE_SLOT(w, ln_post_g), M3AE_SLOT(w, ln_post_b), Dv, "vision_encoder.visual.ln_post");
 }
 
@@ -68,6 +71,7 @@ static void text_tensors(m3ae_tensor_builder *b, const m3ae_config *c, m3ae_weig
     const int64_t Dt = c->text_width;
     char s[M3AE_PARAM_NAME_LEN];
     m3ae_builder_section(b, M3AE_MOD_TEXT, M3AE_BWD_TEXT);
+    m3ae_builder_group(b, M3AE_GG_TEXT_EMB, 0, 0);
     m3ae_tensor(b, M3AE_SLOT(w, word), M3AE_TRAINABLE, M3AE_INIT_NORMAL, M3AE_S2(c->vocab_size, Dt),
                 "language_encoder.embeddings.word_embeddings.weight");
     m3ae_tensor(b, M3AE_SLOT(w, tpos), M3AE_TRAINABLE, M3AE_INIT_NORMAL, M3AE_S2(c->max_position_embeddings, Dt),
@@ -76,11 +80,15 @@ static void text_tensors(m3ae_tensor_builder *b, const m3ae_config *c, m3ae_weig
                 "language_encoder.embeddings.token_type_embeddings.weight");
     m3ae_layernorm_tensors(b, M3AE_SLOT(w, emb_ln_g), M3AE_SLOT(w, emb_ln_b), Dt, "language_encoder.embeddings.LayerNorm");
     for (int i = 0; i < c->text_layers; i++) {
+        m3ae_builder_group(b, M3AE_GG_TEXT_ATTN, 0, i);
         snprintf(s, sizeof s, "language_encoder.encoder.layer.%d.attention", i);
         m3ae_bert_attn_tensors(b, ELEM(w, tattn, i), Dt, s);
+        m3ae_builder_group(b, M3AE_GG_TEXT_FFN, 0, i);
         snprintf(s, sizeof s, "language_encoder.encoder.layer.%d", i);
         m3ae_bert_ffn_tensors(b, ELEM(w, tffn, i), Dt, c->text_ffn, s);
     }
+    /* the unused pooler stays in the top layer's FFN group: no backward writes it, and a group is a
+     * contiguous range, so it joins its registry neighbour */
     m3ae_builder_no_grad(b);
     m3ae_linear_tensors(b, M3AE_SLOT(w, tpool_w), M3AE_SLOT(w, tpool_b), Dt, Dt, "language_encoder.pooler.dense");
 }
@@ -93,6 +101,7 @@ static void fusion_tensors(m3ae_tensor_builder *b, const m3ae_config *c, m3ae_we
     char s[M3AE_PARAM_NAME_LEN];
     /* projections and type embeddings */
     m3ae_builder_section(b, M3AE_MOD_PROJ_POOL, M3AE_BWD_PROJECTIONS);
+    m3ae_builder_group(b, M3AE_GG_PROJECTIONS, 0, 0);
     m3ae_linear_tensors(b, M3AE_SLOT(w, proj_w[0]), M3AE_SLOT(w, proj_b[0]), H, c->text_width,
                         "multi_modal_language_proj");
     m3ae_linear_tensors(b, M3AE_SLOT(w, proj_w[1]), M3AE_SLOT(w, proj_b[1]), H, c->vision_width,
@@ -105,16 +114,20 @@ static void fusion_tensors(m3ae_tensor_builder *b, const m3ae_config *c, m3ae_we
     for (int st = 0; st < 2; st++)
         for (int i = 0; i < c->num_top_layer; i++) {
             m3ae_builder_fusion_layer(b, i, st);
+            m3ae_builder_group(b, M3AE_GG_FUSION_SELF, st, i);
             snprintf(s, sizeof s, "%s_layers.%d.attention", fusion_stream[st], i);
             m3ae_bert_attn_tensors(b, ELEM(w, fself[st], i), H, s);
+            m3ae_builder_group(b, M3AE_GG_FUSION_CROSS, st, i);
             snprintf(s, sizeof s, "%s_layers.%d.crossattention", fusion_stream[st], i);
             m3ae_bert_attn_tensors(b, ELEM(w, fcross[st], i), H, s);
+            m3ae_builder_group(b, M3AE_GG_FUSION_FFN, st, i);
             snprintf(s, sizeof s, "%s_layers.%d", fusion_stream[st], i);
             m3ae_bert_ffn_tensors(b, ELEM(w, fffn[st], i), H, m3ae_cfg_fusion_ffn(c), s);
         }
 
     /* poolers (read by the ITM head only, so they finish with it) */
     m3ae_builder_section(b, M3AE_MOD_PROJ_POOL, M3AE_BWD_ITM_HEAD);
+    m3ae_builder_group(b, M3AE_GG_POOLERS, 0, 0);
     for (int st = 0; st < 2; st++) {
         snprintf(s, sizeof s, "%s_pooler.dense", fusion_stream[st]);
         m3ae_linear_tensors(b, M3AE_SLOT(w, pool_w[st]), M3AE_SLOT(w, pool_b[st]), H, H, s);

@@ -87,6 +87,9 @@ static void register_tensor(m3ae_tensor_builder *b, int trainable, m3ae_init_rul
     p->decay = m3ae_param_name_decays(p->name);
     p->group = m3ae_param_name_group(p->name);
     p->module = b->module;
+    p->grad_group = b->group;
+    p->grad_stream = b->group_stream;
+    p->grad_layer = b->group_layer;
     p->offset = r->arena_floats;
     r->arena_floats += m3ae_align_up(p->numel * sizeof(float)) / sizeof(float);
 }
@@ -138,6 +141,14 @@ void m3ae_builder_section(m3ae_tensor_builder *b, m3ae_module module, m3ae_backw
     b->stage = stage;
     b->layer = b->stream = 0;
     b->has_grad = 1;
+    b->group = -1;
+    b->group_stream = b->group_layer = 0;
+}
+
+void m3ae_builder_group(m3ae_tensor_builder *b, int kind, int stream, int layer) {
+    b->group = kind;
+    b->group_stream = stream;
+    b->group_layer = layer;
 }
 
 void m3ae_builder_fusion_layer(m3ae_tensor_builder *b, int layer, int stream) {
@@ -185,7 +196,7 @@ static void assign_backward_ranks(const m3ae_tensor_builder *b) {
 
 void m3ae_registry_build(m3ae_registry *r, const m3ae_config *c) {
     memset(r, 0, sizeof *r);
-    m3ae_tensor_builder b = {.mode = M3AE_BUILD_REGISTER, .r = r};
+    m3ae_tensor_builder b = {.mode = M3AE_BUILD_REGISTER, .r = r, .group = -1};
     m3ae_model_tensors(&b, c, NULL);
     assign_backward_ranks(&b);
     free(b.layer_of);

@@ -90,6 +90,9 @@ typedef struct {
     m3ae_init_rule init;
     m3ae_backward_stage backward_stage;
     int backward_rank; /* 0..n-1, a permutation: position in the backward order (rule above) */
+    /* the gradient-ready group the registering module opened for it (m3ae_builder_group): kind
+     * (m3ae_grad_group_kind of model/m3ae_internal.h, -1 none), stream and layer */
+    int grad_group, grad_stream, grad_layer;
 } m3ae_param;
 
 typedef struct {
@@ -150,6 +153,7 @@ typedef struct {
     m3ae_backward_stage stage;
     int layer, stream;
     int has_grad;
+    int group, group_stream, group_layer; /* the open gradient-ready group (-1 none) */
     int *layer_of, *stream_of;
 } m3ae_tensor_builder;
 
@@ -163,6 +167,9 @@ enum { M3AE_FIXED = 0, M3AE_TRAINABLE = 1 };
 void m3ae_builder_section(m3ae_tensor_builder *b, m3ae_module module, m3ae_backward_stage stage);
 /* Fusion layer and stream of the tensors that follow (sorting keys inside the fusion stage). */
 void m3ae_builder_fusion_layer(m3ae_tensor_builder *b, int layer, int stream);
+/* Opens gradient-ready group (kind, stream, layer) for the tensors that follow, until the next group
+ * or section (model/m3ae_hooks.c turns these ranges into the groups the backward reports). */
+void m3ae_builder_group(m3ae_tensor_builder *b, int kind, int stream, int layer);
 /* The tensors that follow in this section receive no gradient (the unused RoBERTa pooler). */
 void m3ae_builder_no_grad(m3ae_tensor_builder *b);
 /* One tensor, named by fmt; shape (ndim dims). */
