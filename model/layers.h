@@ -2,8 +2,8 @@
  *  - the pre-LN CLIP residual block (ViT and MIM decoder): QuickGELU, eps 1e-5, fused in_proj;
  *  - the post-LN BERT attention sub-layer (self- or cross-attention; RoBERTa and fusion layers);
  *  - the post-LN BERT feed-forward sub-layer (intermediate + output).
- * Weights and gradients are structs of pointers into the parameter / gradient arenas (resolved by
- * registry name); saved activations are structs of pointers into the activation arena.
+ * Weights and gradients are structs of pointers into the parameter / gradient arenas (bound by the
+ * modules' tensor functions, model/backbone.h); saved activations are structs of pointers into the activation arena.
  * Gradient contract: parameter gradients accumulate; the comment of each backward says what it does
  * with activation gradients. Internal to model/. */
 #ifndef M3AE_MODEL_LAYERS_H

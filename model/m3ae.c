@@ -1,4 +1,5 @@
-/* The M3AE model object: binding the registry's tensors to layer structs, the one-time memory
+/* The M3AE model object: binding the registry's tensors to layer structs (the module tensor
+ * functions of model/backbone.c and model/heads/ in BIND mode), the one-time memory
  * plan (parameters, gradients, activations, backend workspace, staging area), outputs and the
  * memory report. The passes are in model/m3ae_pass.c, the initialisation in model/init.c. */
 #include <math.h>
@@ -10,24 +11,10 @@
 #include "common/arena.h"
 #include "common/error.h"
 #include "common/rng.h"
+#include "model/backbone.h"
 #include "model/m3ae_internal.h"
 
-/* ---- binding by registry name ---- */
-
-typedef struct {
-    const m3ae_registry *r;
-    float *arena;
-} binder;
-
-static float *tensor_at(const binder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static float *tensor_at(const binder *b, const char *fmt, ...) {
-    char name[M3AE_PARAM_NAME_LEN];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return m3ae_registry_tensor(b->r, b->arena, name);
-}
+/* ---- binding: the module tensor functions in BIND mode ---- */
 
 static void *xcalloc(size_t n, size_t size, const char *what) {
     void *p = calloc(n ? n : 1, size);
@@ -35,116 +22,31 @@ static void *xcalloc(size_t n, size_t size, const char *what) {
     return p;
 }
 
-static void bind_clip(const binder *b, m3ae_clip_w *w, const char *prefix) {
-    w->in_w = tensor_at(b, "%s.attn.in_proj_weight", prefix);
-    w->in_b = tensor_at(b, "%s.attn.in_proj_bias", prefix);
-    w->out_w = tensor_at(b, "%s.attn.out_proj.weight", prefix);
-    w->out_b = tensor_at(b, "%s.attn.out_proj.bias", prefix);
-    w->ln1_g = tensor_at(b, "%s.ln_1.weight", prefix);
-    w->ln1_b = tensor_at(b, "%s.ln_1.bias", prefix);
-    w->fc_w = tensor_at(b, "%s.mlp.c_fc.weight", prefix);
-    w->fc_b = tensor_at(b, "%s.mlp.c_fc.bias", prefix);
-    w->proj_w = tensor_at(b, "%s.mlp.c_proj.weight", prefix);
-    w->proj_b = tensor_at(b, "%s.mlp.c_proj.bias", prefix);
-    w->ln2_g = tensor_at(b, "%s.ln_2.weight", prefix);
-    w->ln2_b = tensor_at(b, "%s.ln_2.bias", prefix);
+/* The whole model in registry order: the backbone, then the heads. A new head adds its call here
+ * (after the others, so no earlier tensor moves). */
+void m3ae_model_tensors(m3ae_tensor_builder *b, const m3ae_config *c, m3ae_weights *w) {
+    m3ae_backbone_tensors(b, c, w);
+    m3ae_mlm_head_tensors(b, c, w ? &w->mlm : NULL);
+    m3ae_mim_head_tensors(b, c, w ? &w->mim : NULL);
+    m3ae_itm_head_tensors(b, c, w ? &w->itm : NULL);
 }
 
-static void bind_attn(const binder *b, m3ae_bert_attn_w *w, const char *prefix) {
-    w->q_w = tensor_at(b, "%s.self.query.weight", prefix);
-    w->q_b = tensor_at(b, "%s.self.query.bias", prefix);
-    w->k_w = tensor_at(b, "%s.self.key.weight", prefix);
-    w->k_b = tensor_at(b, "%s.self.key.bias", prefix);
-    w->v_w = tensor_at(b, "%s.self.value.weight", prefix);
-    w->v_b = tensor_at(b, "%s.self.value.bias", prefix);
-    w->o_w = tensor_at(b, "%s.output.dense.weight", prefix);
-    w->o_b = tensor_at(b, "%s.output.dense.bias", prefix);
-    w->ln_g = tensor_at(b, "%s.output.LayerNorm.weight", prefix);
-    w->ln_b = tensor_at(b, "%s.output.LayerNorm.bias", prefix);
-}
-
-static void bind_ffn(const binder *b, m3ae_bert_ffn_w *w, const char *prefix) {
-    w->i_w = tensor_at(b, "%s.intermediate.dense.weight", prefix);
-    w->i_b = tensor_at(b, "%s.intermediate.dense.bias", prefix);
-    w->o_w = tensor_at(b, "%s.output.dense.weight", prefix);
-    w->o_b = tensor_at(b, "%s.output.dense.bias", prefix);
-    w->ln_g = tensor_at(b, "%s.output.LayerNorm.weight", prefix);
-    w->ln_b = tensor_at(b, "%s.output.LayerNorm.bias", prefix);
-}
-
+/* The per-layer arrays of the bindings, then every slot from the registry's layout over arena. */
 static void bind_weights(m3ae_weights *w, const m3ae_config *c, const m3ae_registry *r, float *arena) {
-    binder b = {r, arena};
-    char s[M3AE_PARAM_NAME_LEN];
     memset(w, 0, sizeof *w);
-    w->cls = tensor_at(&b, "vision_encoder.visual.class_embedding");
-    w->pos = tensor_at(&b, "vision_encoder.visual.positional_embedding");
-    w->conv = tensor_at(&b, "vision_encoder.visual.conv1.weight");
-    w->ln_pre_g = tensor_at(&b, "vision_encoder.visual.ln_pre.weight");
-    w->ln_pre_b = tensor_at(&b, "vision_encoder.visual.ln_pre.bias");
-    w->ln_post_g = tensor_at(&b, "vision_encoder.visual.ln_post.weight");
-    w->ln_post_b = tensor_at(&b, "vision_encoder.visual.ln_post.bias");
     w->vblk = xcalloc((size_t)c->vision_layers, sizeof *w->vblk, "CLIP block bindings");
-    for (int i = 0; i < c->vision_layers; i++) {
-        snprintf(s, sizeof s, "vision_encoder.visual.transformer.resblocks.%d", i);
-        bind_clip(&b, &w->vblk[i], s);
-    }
-    w->word = tensor_at(&b, "language_encoder.embeddings.word_embeddings.weight");
-    w->tpos = tensor_at(&b, "language_encoder.embeddings.position_embeddings.weight");
-    w->ttype = tensor_at(&b, "language_encoder.embeddings.token_type_embeddings.weight");
-    w->emb_ln_g = tensor_at(&b, "language_encoder.embeddings.LayerNorm.weight");
-    w->emb_ln_b = tensor_at(&b, "language_encoder.embeddings.LayerNorm.bias");
     w->tattn = xcalloc((size_t)c->text_layers, sizeof *w->tattn, "RoBERTa bindings");
     w->tffn = xcalloc((size_t)c->text_layers, sizeof *w->tffn, "RoBERTa bindings");
-    for (int i = 0; i < c->text_layers; i++) {
-        snprintf(s, sizeof s, "language_encoder.encoder.layer.%d.attention", i);
-        bind_attn(&b, &w->tattn[i], s);
-        snprintf(s, sizeof s, "language_encoder.encoder.layer.%d", i);
-        bind_ffn(&b, &w->tffn[i], s);
-    }
-    w->tpool_w = tensor_at(&b, "language_encoder.pooler.dense.weight");
-    w->tpool_b = tensor_at(&b, "language_encoder.pooler.dense.bias");
-    w->proj_w[0] = tensor_at(&b, "multi_modal_language_proj.weight");
-    w->proj_b[0] = tensor_at(&b, "multi_modal_language_proj.bias");
-    w->proj_w[1] = tensor_at(&b, "multi_modal_vision_proj.weight");
-    w->proj_b[1] = tensor_at(&b, "multi_modal_vision_proj.bias");
-    w->type_emb = tensor_at(&b, "modality_type_embeddings.weight");
-    static const char *streams[2] = {"multi_modal_language", "multi_modal_vision"};
     for (int st = 0; st < 2; st++) {
         w->fself[st] = xcalloc((size_t)c->num_top_layer, sizeof *w->fself[st], "fusion bindings");
         w->fcross[st] = xcalloc((size_t)c->num_top_layer, sizeof *w->fcross[st], "fusion bindings");
         w->fffn[st] = xcalloc((size_t)c->num_top_layer, sizeof *w->fffn[st], "fusion bindings");
-        for (int i = 0; i < c->num_top_layer; i++) {
-            snprintf(s, sizeof s, "%s_layers.%d.attention", streams[st], i);
-            bind_attn(&b, &w->fself[st][i], s);
-            snprintf(s, sizeof s, "%s_layers.%d.crossattention", streams[st], i);
-            bind_attn(&b, &w->fcross[st][i], s);
-            snprintf(s, sizeof s, "%s_layers.%d", streams[st], i);
-            bind_ffn(&b, &w->fffn[st][i], s);
-        }
-        w->pool_w[st] = tensor_at(&b, "%s_pooler.dense.weight", streams[st]);
-        w->pool_b[st] = tensor_at(&b, "%s_pooler.dense.bias", streams[st]);
     }
-    w->mlm_dense_w = tensor_at(&b, "mlm_head.transform.dense.weight");
-    w->mlm_dense_b = tensor_at(&b, "mlm_head.transform.dense.bias");
-    w->mlm_ln_g = tensor_at(&b, "mlm_head.transform.LayerNorm.weight");
-    w->mlm_ln_b = tensor_at(&b, "mlm_head.transform.LayerNorm.bias");
-    w->mlm_dec_w = tensor_at(&b, "mlm_head.decoder.weight");
-    w->mlm_bias = tensor_at(&b, "mlm_head.bias");
-    w->mask_token = tensor_at(&b, "mim_head.mask_token");
-    w->dec_pos = tensor_at(&b, "mim_head.decoder_pos_embed");
-    w->dec_embed_w = tensor_at(&b, "mim_head.decoder_embed.weight");
-    w->dec_embed_b = tensor_at(&b, "mim_head.decoder_embed.bias");
-    w->dblk = xcalloc((size_t)c->mim_decoder_num_layers, sizeof *w->dblk, "MIM decoder bindings");
-    for (int i = 0; i < c->mim_decoder_num_layers; i++) {
-        snprintf(s, sizeof s, "mim_head.decoder.resblocks.%d", i);
-        bind_clip(&b, &w->dblk[i], s);
-    }
-    w->dec_norm_g = tensor_at(&b, "mim_head.decoder_norm.weight");
-    w->dec_norm_b = tensor_at(&b, "mim_head.decoder_norm.bias");
-    w->dec_pred_w = tensor_at(&b, "mim_head.decoder_pred.weight");
-    w->dec_pred_b = tensor_at(&b, "mim_head.decoder_pred.bias");
-    w->itm_w = tensor_at(&b, "itm_head.fc.weight");
-    w->itm_b = tensor_at(&b, "itm_head.fc.bias");
+    w->mim.blk = xcalloc((size_t)c->mim_decoder_num_layers, sizeof *w->mim.blk, "MIM decoder bindings");
+    m3ae_tensor_builder b;
+    m3ae_builder_bind_begin(&b, r, arena);
+    m3ae_model_tensors(&b, c, w);
+    m3ae_builder_bind_end(&b);
 }
 
 static void free_weights(m3ae_weights *w) {
@@ -156,7 +58,7 @@ static void free_weights(m3ae_weights *w) {
         free(w->fcross[s]);
         free(w->fffn[s]);
     }
-    free(w->dblk);
+    free(w->mim.blk);
 }
 
 /* ---- the activation plan: one pass sizes the block (base NULL), the second carves it ---- */

@@ -1,7 +1,8 @@
 /* Gradient-ready groups and the hook (model/m3ae.h m3ae_model_set_grad_hook).
  *
  * The groups partition the registry into contiguous ranges that one piece of backward finishes
- * together (checked at creation: every entry in exactly one group). Which passes write a group is
+ * together; the modules that register the tensors open the ranges (m3ae_builder_group), so no name
+ * is spelled here (checked at creation: every group one contiguous, non-empty range). Which passes write a group is
  * decided here, once per model, from the same reach rule the FLOP model uses for the backward
  * (m3ae_flops_reaches, held to m3ae_pass.c by test_model_flops_reach) plus the heads each pass
  * runs; it depends on the pass and the configuration (mim_layer), never on the data: a group whose
@@ -21,15 +22,6 @@ enum { ALL_PASSES = 4 }; /* m3ae_pass values 0..3 */
 
 #define BIT(p) (1u << (p))
 
-/* The registry index of a name built from fmt; fatal if missing (the registry and this table disagree). */
-static int find(const m3ae_registry *reg, const char *fmt, const char *a, int i) {
-    char name[M3AE_PARAM_NAME_LEN];
-    snprintf(name, sizeof name, fmt, a, i);
-    int k = m3ae_registry_find(reg, name);
-    M3AE_CHECK(k >= 0, M3AE_EXIT_FAIL, "gradient group: '%s' is not in the registry (a model bug)", name);
-    return k;
-}
-
 /* Passes whose backward writes a tensor of `stream`'s encoder and projection (layer -1) or of fusion
  * layer `layer` of `stream`. */
 static unsigned reach(const m3ae_config *c, int stream, int layer) {
@@ -39,14 +31,30 @@ static unsigned reach(const m3ae_config *c, int stream, int layer) {
     return t;
 }
 
-static void set(m3ae_grad_groups *gg, const m3ae_registry *reg, m3ae_grad_group_kind kind, int stream, int layer,
-                unsigned touch, const char *first_fmt, const char *last_fmt, const char *a, int i) {
-    m3ae_grad_group *g = &gg->g[gg->base[kind] + stream * gg->layers[kind] + layer];
-    const int lo = find(reg, first_fmt, a, i), hi = find(reg, last_fmt, a, i);
-    M3AE_CHECK(hi >= lo, M3AE_EXIT_FAIL, "gradient group of '%s': its range is empty (a model bug)", reg->p[lo].name);
-    g->first = lo;
-    g->n = hi - lo + 1;
-    g->touch = touch;
+/* The passes whose backward writes group (kind, stream, layer): the heads by the passes that run
+ * them, everything below by the reach rule. */
+static unsigned touch_of(const m3ae_config *c, m3ae_grad_group_kind kind, int stream, int layer) {
+    const unsigned mlm = BIT(M3AE_PASS_MLM) | BIT(M3AE_PASS_JOINT), mim = BIT(M3AE_PASS_MIM) | BIT(M3AE_PASS_JOINT);
+    switch (kind) {
+    case M3AE_GG_MLM_HEAD: return mlm;
+    case M3AE_GG_MIM_OUT:
+    case M3AE_GG_MIM_BLOCK:
+    case M3AE_GG_MIM_IN: return mim;
+    case M3AE_GG_ITM_HEAD:
+    case M3AE_GG_POOLERS: return BIT(M3AE_PASS_ITM);
+    case M3AE_GG_FUSION_FFN:
+    case M3AE_GG_FUSION_CROSS:
+    case M3AE_GG_FUSION_SELF: return reach(c, stream, layer);
+    case M3AE_GG_PROJECTIONS: return reach(c, 0, -1) | reach(c, 1, -1);
+    case M3AE_GG_TEXT_FFN:
+    case M3AE_GG_TEXT_ATTN:
+    case M3AE_GG_TEXT_EMB: return reach(c, 0, -1);
+    case M3AE_GG_LN_POST:
+    case M3AE_GG_VISION_BLOCK:
+    case M3AE_GG_VISION_EMB: return reach(c, 1, -1);
+    case M3AE_GG_KINDS: break;
+    }
+    return 0;
 }
 
 void m3ae_grad_groups_build(m3ae_grad_groups *gg, const m3ae_config *c, const m3ae_registry *reg) {
@@ -75,60 +83,32 @@ void m3ae_grad_groups_build(m3ae_grad_groups *gg, const m3ae_config *c, const m3
     M3AE_CHECK(gg->g && gg->last_pass && gg->reports, M3AE_EXIT_SYSTEM, "out of memory for %d gradient groups", gg->n);
     gg->pidx = -1;
 
-    const unsigned mlm = BIT(M3AE_PASS_MLM) | BIT(M3AE_PASS_JOINT), mim = BIT(M3AE_PASS_MIM) | BIT(M3AE_PASS_JOINT);
-    const unsigned itm = BIT(M3AE_PASS_ITM), text = reach(c, 0, -1), image = reach(c, 1, -1);
-    /* heads */
-    set(gg, reg, M3AE_GG_MLM_HEAD, 0, 0, mlm, "%smlm_head.transform.dense.weight", "%smlm_head.bias", "", 0);
-    set(gg, reg, M3AE_GG_MIM_OUT, 0, 0, mim, "%smim_head.decoder_norm.weight", "%smim_head.decoder_pred.bias", "", 0);
-    for (int i = 0; i < DL; i++)
-        set(gg, reg, M3AE_GG_MIM_BLOCK, 0, i, mim, "%s%d.attn.in_proj_weight", "%s%d.ln_2.bias",
-            "mim_head.decoder.resblocks.", i);
-    set(gg, reg, M3AE_GG_MIM_IN, 0, 0, mim, "%smim_head.mask_token", "%smim_head.decoder_embed.bias", "", 0);
-    set(gg, reg, M3AE_GG_ITM_HEAD, 0, 0, itm, "%sitm_head.fc.weight", "%sitm_head.fc.bias", "", 0);
-    set(gg, reg, M3AE_GG_POOLERS, 0, 0, itm, "%smulti_modal_language_pooler.dense.weight",
-        "%smulti_modal_vision_pooler.dense.bias", "", 0);
-    /* fusion */
-    static const char *streams[2] = {"multi_modal_language_layers.", "multi_modal_vision_layers."};
-    for (int s = 0; s < 2; s++)
-        for (int i = 0; i < F; i++) {
-            const unsigned t = reach(c, s, i);
-            set(gg, reg, M3AE_GG_FUSION_FFN, s, i, t, "%s%d.intermediate.dense.weight", "%s%d.output.LayerNorm.bias",
-                streams[s], i);
-            set(gg, reg, M3AE_GG_FUSION_CROSS, s, i, t, "%s%d.crossattention.self.query.weight",
-                "%s%d.crossattention.output.LayerNorm.bias", streams[s], i);
-            set(gg, reg, M3AE_GG_FUSION_SELF, s, i, t, "%s%d.attention.self.query.weight",
-                "%s%d.attention.output.LayerNorm.bias", streams[s], i);
+    /* the ranges come from the registering modules (m3ae_builder_group in model/backbone.c and
+     * model/heads/): each group must be one contiguous, non-empty run of entries */
+    for (int k = 0; k < reg->n; k++) {
+        const m3ae_param *p = &reg->p[k];
+        const int kind = p->grad_group;
+        M3AE_CHECK(kind >= 0 && kind < M3AE_GG_KINDS, M3AE_EXIT_FAIL,
+                   "registry entry '%s' opened no gradient group (a model bug)", p->name);
+        const int streams = count[kind] / gg->layers[kind];
+        M3AE_CHECK(p->grad_stream >= 0 && p->grad_stream < streams && p->grad_layer >= 0 &&
+                       p->grad_layer < gg->layers[kind],
+                   M3AE_EXIT_FAIL, "registry entry '%s': gradient group (%d, %d, %d) out of range (a model bug)",
+                   p->name, kind, p->grad_stream, p->grad_layer);
+        m3ae_grad_group *g = &gg->g[gg->base[kind] + p->grad_stream * gg->layers[kind] + p->grad_layer];
+        if (!g->n) {
+            g->first = k;
+            g->touch = touch_of(c, (m3ae_grad_group_kind)kind, p->grad_stream, p->grad_layer);
         }
-    set(gg, reg, M3AE_GG_PROJECTIONS, 0, 0, text | image, "%smulti_modal_language_proj.weight",
-        "%smodality_type_embeddings.weight", "", 0);
-    /* text encoder (the top ffn range runs on to the unused pooler, its registry neighbour) */
-    for (int i = 0; i < TL; i++) {
-        set(gg, reg, M3AE_GG_TEXT_FFN, 0, i, text, "%s%d.intermediate.dense.weight",
-            i == TL - 1 ? "language_encoder.pooler.dense.bias" /* a, i unused */ : "%s%d.output.LayerNorm.bias",
-            "language_encoder.encoder.layer.", i);
-        set(gg, reg, M3AE_GG_TEXT_ATTN, 0, i, text, "%s%d.attention.self.query.weight",
-            "%s%d.attention.output.LayerNorm.bias", "language_encoder.encoder.layer.", i);
+        M3AE_CHECK(g->first + g->n == k, M3AE_EXIT_FAIL,
+                   "registry entry '%s' is not contiguous with its gradient group starting at '%s' (a model bug)",
+                   p->name, reg->p[g->first].name);
+        g->n++;
     }
-    set(gg, reg, M3AE_GG_TEXT_EMB, 0, 0, text, "%slanguage_encoder.embeddings.word_embeddings.weight",
-        "%slanguage_encoder.embeddings.LayerNorm.bias", "", 0);
-    /* vision encoder */
-    set(gg, reg, M3AE_GG_LN_POST, 0, 0, image, "%svision_encoder.visual.ln_post.weight",
-        "%svision_encoder.visual.ln_post.bias", "", 0);
-    for (int i = 0; i < VL; i++)
-        set(gg, reg, M3AE_GG_VISION_BLOCK, 0, i, image, "%s%d.attn.in_proj_weight", "%s%d.ln_2.bias",
-            "vision_encoder.visual.transformer.resblocks.", i);
-    set(gg, reg, M3AE_GG_VISION_EMB, 0, 0, image, "%svision_encoder.visual.class_embedding",
-        "%svision_encoder.visual.ln_pre.bias", "", 0);
-
-    /* a partition of the registry: every entry in exactly one group */
-    int *owner = calloc((size_t)reg->n, sizeof *owner);
-    M3AE_CHECK(owner, M3AE_EXIT_SYSTEM, "out of memory checking the gradient groups");
-    for (int g = 0; g < gg->n; g++)
-        for (int k = gg->g[g].first; k < gg->g[g].first + gg->g[g].n; k++) owner[k]++;
-    for (int k = 0; k < reg->n; k++)
-        M3AE_CHECK(owner[k] == 1, M3AE_EXIT_FAIL, "registry entry '%s' is in %d gradient groups, not 1 (a model bug)",
-                   reg->p[k].name, owner[k]);
-    free(owner);
+    for (int k = 0; k < M3AE_GG_KINDS; k++)
+        for (int g = gg->base[k]; g < gg->base[k] + count[k]; g++)
+            M3AE_CHECK(gg->g[g].n > 0, M3AE_EXIT_FAIL, "gradient group %d of kind %d has no tensor (a model bug)",
+                       g - gg->base[k], k);
 }
 
 void m3ae_grad_groups_free(m3ae_grad_groups *gg) {

@@ -1,14 +1,17 @@
 /* Internals of the M3AE model shared by model/m3ae*.c: weight bindings (structs of pointers into the
- * parameter or gradient arena, resolved by registry name), the activation plan and the staging area
+ * parameter or gradient arena, bound by the modules' tensor functions), the activation plan and the staging area
  * of one micro-batch. */
 #ifndef M3AE_MODEL_M3AE_INTERNAL_H
 #define M3AE_MODEL_M3AE_INTERNAL_H
 
+#include "model/heads/itm.h"
+#include "model/heads/mim.h"
+#include "model/heads/mlm.h"
 #include "model/layers.h"
 #include "model/m3ae.h"
 
-/* Every tensor of the model, bound to one arena (parameters, or gradients with the same layout).
- * Stream index s: 0 = language, 1 = vision. */
+/* Every tensor of the model, bound to one arena (parameters, or gradients with the same layout) by
+ * running m3ae_model_tensors in BIND mode (model/backbone.h). Stream index s: 0 = language, 1 = vision. */
 typedef struct {
     /* CLIP visual */
     float *cls, *pos, *conv;      /* (Dv), (N+1,Dv), (Dv,3,P,P) */
@@ -27,14 +30,10 @@ typedef struct {
     m3ae_bert_attn_w *fself[2], *fcross[2];
     m3ae_bert_ffn_w *fffn[2];
     float *pool_w[2], *pool_b[2];
-    /* MLM head */
-    float *mlm_dense_w, *mlm_dense_b, *mlm_ln_g, *mlm_ln_b, *mlm_dec_w, *mlm_bias;
-    /* MIM head */
-    float *mask_token, *dec_pos, *dec_embed_w, *dec_embed_b;
-    m3ae_clip_w *dblk;            /* [mim_decoder_num_layers] */
-    float *dec_norm_g, *dec_norm_b, *dec_pred_w, *dec_pred_b;
-    /* ITM head */
-    float *itm_w, *itm_b;
+    /* heads (model/heads/) */
+    m3ae_mlm_w mlm;
+    m3ae_mim_w mim;
+    m3ae_itm_w itm;
 } m3ae_weights;
 
 /* Saved activations of one pass (sized for the largest pass) and the backward buffers. Every buffer

@@ -422,11 +422,11 @@ static double mlm_forward(m3ae_model *m, const m3ae_batch *b) {
     if (n == 0) return 0.0;
     const float *X = stream_at(m, 0, c->num_top_layer);                  // (B,L,H)
     be->ops->gather_rows(be, a->mlm_x, X, m->st.mlm_rows[all], 1, B * L, n, H);          // (n,H)
-    be->ops->linear_forward(be, a->mlm_h, a->mlm_x, m->w.mlm_dense_w, m->w.mlm_dense_b, n, H, H); // (n,H)
+    be->ops->linear_forward(be, a->mlm_h, a->mlm_x, m->w.mlm.dense_w, m->w.mlm.dense_b, n, H, H); // (n,H)
     be->ops->gelu_forward(be, a->mlm_g, a->mlm_h, (size_t)n * H);
-    be->ops->layernorm_forward(be, a->mlm_ln, a->mlm_mean, a->mlm_rstd, a->mlm_g, m->w.mlm_ln_g, m->w.mlm_ln_b, n, H,
+    be->ops->layernorm_forward(be, a->mlm_ln, a->mlm_mean, a->mlm_rstd, a->mlm_g, m->w.mlm.ln_g, m->w.mlm.ln_b, n, H,
                          FUSION_LN_EPS);
-    be->ops->linear_forward(be, a->mlm_logits, a->mlm_ln, m->w.mlm_dec_w, m->w.mlm_bias, n, H, V); // (n,V)
+    be->ops->linear_forward(be, a->mlm_logits, a->mlm_ln, m->w.mlm.dec_w, m->w.mlm.bias, n, H, V); // (n,V)
     int count = 0, correct = 0;
     double sum = be->ops->cross_entropy(be, a->mlm_dlogits, a->mlm_logits, m->st.mlm_labels[all], n, V, M3AE_IGNORE_INDEX,
                                   denom > 0 ? (float)(1.0 / denom) : 0.0f, &count, &correct);
@@ -444,11 +444,11 @@ static void mlm_backward(m3ae_model *m, const m3ae_batch *b, float *dX) {
     const int B = b->B, L = c->max_text_len, H = c->hidden_size, V = c->vocab_size, n = m->mlm_rows;
     be->ops->zero(be, dX, (size_t)B * L * H);
     if (n == 0) return;
-    be->ops->linear_backward(be, a->s.t1, m->g.mlm_dec_w, m->g.mlm_bias, a->mlm_dlogits, a->mlm_ln, m->w.mlm_dec_w, n, H, V, 0);
-    be->ops->layernorm_backward(be, a->s.t2, m->g.mlm_ln_g, m->g.mlm_ln_b, a->s.t1, a->mlm_g, a->mlm_mean, a->mlm_rstd,
-                          m->w.mlm_ln_g, n, H, 0);
+    be->ops->linear_backward(be, a->s.t1, m->g.mlm.dec_w, m->g.mlm.bias, a->mlm_dlogits, a->mlm_ln, m->w.mlm.dec_w, n, H, V, 0);
+    be->ops->layernorm_backward(be, a->s.t2, m->g.mlm.ln_g, m->g.mlm.ln_b, a->s.t1, a->mlm_g, a->mlm_mean, a->mlm_rstd,
+                          m->w.mlm.ln_g, n, H, 0);
     be->ops->gelu_backward(be, a->s.t2, a->s.t2, a->mlm_h, (size_t)n * H);
-    be->ops->linear_backward(be, a->s.t1, m->g.mlm_dense_w, m->g.mlm_dense_b, a->s.t2, a->mlm_x, m->w.mlm_dense_w, n, H, H, 0);
+    be->ops->linear_backward(be, a->s.t1, m->g.mlm.dense_w, m->g.mlm.dense_b, a->s.t2, a->mlm_x, m->w.mlm.dense_w, n, H, H, 0);
     be->ops->gather_rows_backward(be, dX, a->s.t1, m->st.mlm_rows[m->mlm_all_positions], 1, B * L, n, H);
 }
 
@@ -460,22 +460,22 @@ static double mim_forward(m3ae_model *m, const m3ae_batch *b) {
     const int H = c->hidden_size, Dd = c->mim_decoder_hidden_size, Tk = keep + 1, E = keep + 2, T = N + 1;
     const float *Y = stream_at(m, 1, c->mim_layer); // (B,keep+1,H)
     /* decoder_embed, then [embedded tokens..., mask_token] per sample: (B,keep+2,Dd) */
-    be->ops->linear_forward(be, a->s.t1, Y, m->w.dec_embed_w, m->w.dec_embed_b, B * Tk, H, Dd);
+    be->ops->linear_forward(be, a->s.t1, Y, m->w.mim.embed_w, m->w.mim.embed_b, B * Tk, H, Dd);
     for (int s = 0; s < B; s++) {
         be->ops->copy(be, a->mim_ext + (size_t)s * E * Dd, a->s.t1 + (size_t)s * Tk * Dd, (size_t)Tk * Dd);
-        be->ops->copy(be, a->mim_ext + ((size_t)s * E + Tk) * Dd, m->w.mask_token, (size_t)Dd);
+        be->ops->copy(be, a->mim_ext + ((size_t)s * E + Tk) * Dd, m->w.mim.mask_token, (size_t)Dd);
     }
     /* un-shuffle (staged): CLS, then patch j <- its kept token (ids_restore[j] < keep) or the mask token */
     be->ops->gather_rows(be, a->dec_x[0], a->mim_ext, m->st.unshuf, B, E, T, Dd); // (B,N+1,Dd)
-    for (int s = 0; s < B; s++) be->ops->add_inplace(be, a->dec_x[0] + (size_t)s * T * Dd, m->w.dec_pos, (size_t)T * Dd);
+    for (int s = 0; s < B; s++) be->ops->add_inplace(be, a->dec_x[0] + (size_t)s * T * Dd, m->w.mim.dec_pos, (size_t)T * Dd);
     for (int i = 0; i < c->mim_decoder_num_layers; i++)
-        m3ae_clip_block_forward(be, a->dec_x[i + 1], a->dec_x[i], &m->w.dblk[i], &a->dblk[i], B, T, Dd,
+        m3ae_clip_block_forward(be, a->dec_x[i + 1], a->dec_x[i], &m->w.mim.blk[i], &a->dblk[i], B, T, Dd,
                                 c->mim_decoder_num_heads);
-    be->ops->layernorm_forward(be, a->dec_norm, a->dec_mean, a->dec_rstd, a->dec_x[c->mim_decoder_num_layers], m->w.dec_norm_g,
-                         m->w.dec_norm_b, B * T, Dd, CLIP_LN_EPS);
+    be->ops->layernorm_forward(be, a->dec_norm, a->dec_mean, a->dec_rstd, a->dec_x[c->mim_decoder_num_layers], m->w.mim.norm_g,
+                         m->w.mim.norm_b, B * T, Dd, CLIP_LN_EPS);
     for (int s = 0; s < B; s++) /* decoder_pred on the patch tokens (CLS dropped): (B,N,PD) */
-        be->ops->linear_forward(be, a->mim_pred + (size_t)s * N * PD, a->dec_norm + ((size_t)s * T + 1) * Dd, m->w.dec_pred_w,
-                          m->w.dec_pred_b, N, Dd, PD);
+        be->ops->linear_forward(be, a->mim_pred + (size_t)s * N * PD, a->dec_norm + ((size_t)s * T + 1) * Dd, m->w.mim.pred_w,
+                          m->w.mim.pred_b, N, Dd, PD);
     /* target: patchify (p,q,c) of the input image, normalised per patch (unbiased var + 1e-6) */
     be->ops->patchify(be, a->mim_target, m->st.img, B, c->image_size, c->image_size, c->patch_size, 1);
     be->ops->patch_normalize(be, a->mim_target, B * N, PD, 1e-6f);
@@ -497,14 +497,14 @@ static void mim_backward(m3ae_model *m, const m3ae_batch *b, float *dY) {
     const int H = c->hidden_size, Dd = c->mim_decoder_hidden_size, Tk = keep + 1, E = keep + 2, T = N + 1;
     be->ops->zero(be, a->d_dec, (size_t)B * T * Dd);
     for (int s = 0; s < B; s++)
-        be->ops->linear_backward(be, a->d_dec + ((size_t)s * T + 1) * Dd, m->g.dec_pred_w, m->g.dec_pred_b,
-                           a->mim_dpred + (size_t)s * N * PD, a->dec_norm + ((size_t)s * T + 1) * Dd, m->w.dec_pred_w, N,
+        be->ops->linear_backward(be, a->d_dec + ((size_t)s * T + 1) * Dd, m->g.mim.pred_w, m->g.mim.pred_b,
+                           a->mim_dpred + (size_t)s * N * PD, a->dec_norm + ((size_t)s * T + 1) * Dd, m->w.mim.pred_w, N,
                            Dd, PD, 0);
-    be->ops->layernorm_backward(be, a->d_dec2, m->g.dec_norm_g, m->g.dec_norm_b, a->d_dec, a->dec_x[c->mim_decoder_num_layers],
-                          a->dec_mean, a->dec_rstd, m->w.dec_norm_g, B * T, Dd, 0);
+    be->ops->layernorm_backward(be, a->d_dec2, m->g.mim.norm_g, m->g.mim.norm_b, a->d_dec, a->dec_x[c->mim_decoder_num_layers],
+                          a->dec_mean, a->dec_rstd, m->w.mim.norm_g, B * T, Dd, 0);
     m3ae_grad_final(m, M3AE_GG_MIM_OUT, 0, 0);
     for (int i = c->mim_decoder_num_layers - 1; i >= 0; i--) {
-        m3ae_clip_block_backward(be, a->d_dec2, a->dec_x[i], &m->w.dblk[i], &m->g.dblk[i], &a->dblk[i], &a->s, B, T, Dd,
+        m3ae_clip_block_backward(be, a->d_dec2, a->dec_x[i], &m->w.mim.blk[i], &m->g.mim.blk[i], &a->dblk[i], &a->s, B, T, Dd,
                                  c->mim_decoder_num_heads);
         m3ae_grad_final(m, M3AE_GG_MIM_BLOCK, 0, i);
     }
@@ -512,11 +512,11 @@ static void mim_backward(m3ae_model *m, const m3ae_batch *b, float *dY) {
     be->ops->zero(be, a->d_ext, (size_t)B * E * Dd);
     be->ops->gather_rows_backward(be, a->d_ext, a->d_dec2, m->st.unshuf, B, E, T, Dd);
     for (int s = 0; s < B; s++) {
-        be->ops->add_inplace(be, m->g.mask_token, a->d_ext + ((size_t)s * E + Tk) * Dd, (size_t)Dd);
+        be->ops->add_inplace(be, m->g.mim.mask_token, a->d_ext + ((size_t)s * E + Tk) * Dd, (size_t)Dd);
         be->ops->copy(be, a->s.t1 + (size_t)s * Tk * Dd, a->d_ext + (size_t)s * E * Dd, (size_t)Tk * Dd);
     }
-    be->ops->linear_backward(be, dY, m->g.dec_embed_w, m->g.dec_embed_b, a->s.t1, stream_at(m, 1, c->mim_layer),
-                       m->w.dec_embed_w, B * Tk, H, Dd, 0);
+    be->ops->linear_backward(be, dY, m->g.mim.embed_w, m->g.mim.embed_b, a->s.t1, stream_at(m, 1, c->mim_layer),
+                       m->w.mim.embed_w, B * Tk, H, Dd, 0);
     m3ae_grad_final(m, M3AE_GG_MIM_IN, 0, 0); /* with the fixed decoder_pos_embed */
 }
 
@@ -524,7 +524,7 @@ static double itm_forward(m3ae_model *m, const m3ae_batch *b) {
     m3ae_backend *be = m->be;
     m3ae_acts *a = &m->a;
     const int B = b->B, H = m->cfg.hidden_size;
-    be->ops->linear_forward(be, a->itm_logits, a->cls, m->w.itm_w, m->w.itm_b, B, 2 * H, 2); // (B,2)
+    be->ops->linear_forward(be, a->itm_logits, a->cls, m->w.itm.w, m->w.itm.b, B, 2 * H, 2); // (B,2)
     double denom = b->itm_denom > 0 ? b->itm_denom : B;
     m->denom[M3AE_PASS_ITM] = denom;
     int count = 0, correct = 0;
@@ -541,7 +541,7 @@ static void itm_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *d
     m3ae_acts *a = &m->a;
     const int B = b->B, H = m->cfg.hidden_size, Ts[2] = {m->cfg.max_text_len, m->cur_T};
     float *dS[2] = {dX, dY};
-    be->ops->linear_backward(be, a->d_cls, m->g.itm_w, m->g.itm_b, a->itm_dlogits, a->cls, m->w.itm_w, B, 2 * H, 2, 0);
+    be->ops->linear_backward(be, a->d_cls, m->g.itm.w, m->g.itm.b, a->itm_dlogits, a->cls, m->w.itm.w, B, 2 * H, 2, 0);
     m3ae_grad_final(m, M3AE_GG_ITM_HEAD, 0, 0);
     for (int s = 0; s < 2; s++) {
         be->ops->copy_rows(be, a->s.t1, H, a->d_cls + s * H, 2 * H, B, H); // (B,H)

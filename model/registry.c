@@ -8,6 +8,7 @@
 
 #include "common/arena.h"
 #include "common/error.h"
+#include "model/backbone.h"
 
 /* ---- the official rules ---- */
 
@@ -51,46 +52,28 @@ const char *m3ae_init_rule_name(m3ae_init_rule rule) {
     return rule >= 0 && rule < M3AE_INIT_COUNT ? names[rule] : "?";
 }
 
-/* ---- building ---- */
+/* ---- the tensor builder (registry.h) ---- */
 
-/* The builder's current section: the module tensors are counted in, their backward stage, the
- * fusion layer and stream (sorting keys inside the fusion stage; 0 elsewhere), and whether the
- * section's tensors receive gradients. */
-typedef struct {
-    m3ae_registry *r;
-    int cap;
-    m3ae_module module;
-    m3ae_backward_stage stage;
-    int layer, stream;
-    int has_grad;
-    int *layer_of, *stream_of; /* per entry, the section's layer and stream (for the backward order) */
-} builder;
-
-enum { FIXED = 0, TRAINABLE = 1 };
-
-static void add(builder *b, int trainable, m3ae_init_rule init, int ndim, const int64_t *shape, const char *fmt,
-                ...) __attribute__((format(printf, 6, 7)));
-static void add(builder *b, int trainable, m3ae_init_rule init, int ndim, const int64_t *shape, const char *fmt,
-                ...) {
+static void grow(m3ae_tensor_builder *b) {
     m3ae_registry *r = b->r;
-    if (r->n == b->cap) {
-        b->cap = b->cap ? 2 * b->cap : 256;
-        r->p = realloc(r->p, (size_t)b->cap * sizeof *r->p);
-        M3AE_CHECK(r->p, M3AE_EXIT_SYSTEM, "out of memory growing the parameter registry to %d entries", b->cap);
-        b->layer_of = realloc(b->layer_of, (size_t)b->cap * sizeof *b->layer_of);
-        b->stream_of = realloc(b->stream_of, (size_t)b->cap * sizeof *b->stream_of);
-        M3AE_CHECK(b->layer_of && b->stream_of, M3AE_EXIT_SYSTEM,
-                   "out of memory growing the parameter registry to %d entries", b->cap);
-    }
+    if (r->n < b->cap) return;
+    b->cap = b->cap ? 2 * b->cap : 256;
+    r->p = realloc(r->p, (size_t)b->cap * sizeof *r->p);
+    b->layer_of = realloc(b->layer_of, (size_t)b->cap * sizeof *b->layer_of);
+    b->stream_of = realloc(b->stream_of, (size_t)b->cap * sizeof *b->stream_of);
+    M3AE_CHECK(r->p && b->layer_of && b->stream_of, M3AE_EXIT_SYSTEM,
+               "out of memory growing the parameter registry to %d entries", b->cap);
+}
+
+static void register_tensor(m3ae_tensor_builder *b, int trainable, m3ae_init_rule init, int ndim,
+                            const int64_t *shape, const char *name) {
+    m3ae_registry *r = b->r;
+    grow(b);
     b->layer_of[r->n] = b->layer;
     b->stream_of[r->n] = b->stream;
     m3ae_param *p = &r->p[r->n++];
     memset(p, 0, sizeof *p);
-    va_list ap;
-    va_start(ap, fmt);
-    int len = vsnprintf(p->name, sizeof p->name, fmt, ap);
-    va_end(ap);
-    M3AE_CHECK(len > 0 && len < (int)sizeof p->name, M3AE_EXIT_FAIL, "parameter name too long: %s", p->name);
+    snprintf(p->name, sizeof p->name, "%s", name);
     p->ndim = ndim;
     p->numel = 1;
     for (int i = 0; i < ndim; i++) {
@@ -104,64 +87,87 @@ static void add(builder *b, int trainable, m3ae_init_rule init, int ndim, const 
     p->decay = m3ae_param_name_decays(p->name);
     p->group = m3ae_param_name_group(p->name);
     p->module = b->module;
+    p->grad_group = b->group;
+    p->grad_stream = b->group_stream;
+    p->grad_layer = b->group_layer;
     p->offset = r->arena_floats;
     r->arena_floats += m3ae_align_up(p->numel * sizeof(float)) / sizeof(float);
 }
 
-#define S1(a) 1, (const int64_t[]){(a)}
-#define S2(a, b) 2, (const int64_t[]){(a), (b)}
-#define S3(a, b, c) 3, (const int64_t[]){(a), (b), (c)}
-#define S4(a, b, c, d) 4, (const int64_t[]){(a), (b), (c), (d)}
-
-static void linear(builder *b, int64_t out, int64_t in, const char *prefix) {
-    add(b, TRAINABLE, M3AE_INIT_NORMAL, S2(out, in), "%s.weight", prefix);
-    add(b, TRAINABLE, M3AE_INIT_ZEROS, S1(out), "%s.bias", prefix);
+/* BIND: the k-th call must be entry k, with the same shape; a difference means a module function
+ * took a different path than at registration (a bug), so it is fatal and names both. */
+static void bind_tensor(m3ae_tensor_builder *b, float **slot, int ndim, const int64_t *shape, const char *name) {
+    const m3ae_registry *r = b->r;
+    M3AE_CHECK(b->next < r->n, M3AE_EXIT_FAIL, "binding '%s': the registry has only %d tensors", name, r->n);
+    const m3ae_param *p = &r->p[b->next];
+    M3AE_CHECK(!strcmp(p->name, name), M3AE_EXIT_FAIL, "binding tensor %d: the module calls '%s', the registry has '%s'",
+               b->next, name, p->name);
+    int same = p->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = p->shape[i] == shape[i];
+    M3AE_CHECK(same, M3AE_EXIT_FAIL, "binding '%s': its shape differs from the registry's", name);
+    M3AE_CHECK(slot, M3AE_EXIT_FAIL, "binding '%s': no weight slot", name);
+    *slot = b->arena + p->offset;
+    b->next++;
 }
 
-static void layernorm(builder *b, int64_t c, const char *prefix) {
-    add(b, TRAINABLE, M3AE_INIT_ONES, S1(c), "%s.weight", prefix);
-    add(b, TRAINABLE, M3AE_INIT_ZEROS, S1(c), "%s.bias", prefix);
+void m3ae_tensor(m3ae_tensor_builder *b, float **slot, int trainable, m3ae_init_rule init, int ndim,
+                 const int64_t *shape, const char *fmt, ...) {
+    char name[M3AE_PARAM_NAME_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    M3AE_CHECK(len > 0 && len < (int)sizeof name, M3AE_EXIT_FAIL, "parameter name too long: %s", name);
+    M3AE_CHECK(ndim >= 1 && ndim <= M3AE_PARAM_MAX_DIMS, M3AE_EXIT_FAIL, "parameter '%s': %d dims", name, ndim);
+    if (b->mode == M3AE_BUILD_REGISTER)
+        register_tensor(b, trainable, init, ndim, shape, name);
+    else
+        bind_tensor(b, slot, ndim, shape, name);
 }
 
-/* A CLIP ResidualAttentionBlock: fused in_proj, out_proj, ln_1, mlp c_fc/c_proj (4x), ln_2. */
-static void clip_block(builder *b, int64_t w, const char *prefix) {
-    char s[M3AE_PARAM_NAME_LEN];
-    add(b, TRAINABLE, M3AE_INIT_XAVIER_UNIFORM, S2(3 * w, w), "%s.attn.in_proj_weight", prefix);
-    add(b, TRAINABLE, M3AE_INIT_ZEROS, S1(3 * w), "%s.attn.in_proj_bias", prefix);
-    snprintf(s, sizeof s, "%s.attn.out_proj", prefix);
-    linear(b, w, w, s);
-    snprintf(s, sizeof s, "%s.ln_1", prefix);
-    layernorm(b, w, s);
-    snprintf(s, sizeof s, "%s.mlp.c_fc", prefix);
-    linear(b, 4 * w, w, s);
-    snprintf(s, sizeof s, "%s.mlp.c_proj", prefix);
-    linear(b, w, 4 * w, s);
-    snprintf(s, sizeof s, "%s.ln_2", prefix);
-    layernorm(b, w, s);
+void m3ae_linear_tensors(m3ae_tensor_builder *b, float **w, float **bias, int64_t out, int64_t in,
+                         const char *prefix) {
+    m3ae_tensor(b, w, M3AE_TRAINABLE, M3AE_INIT_NORMAL, M3AE_S2(out, in), "%s.weight", prefix);
+    m3ae_tensor(b, bias, M3AE_TRAINABLE, M3AE_INIT_ZEROS, M3AE_S1(out), "%s.bias", prefix);
 }
 
-/* A BERT attention block (`attention` or `crossattention`): query/key/value, output dense + LayerNorm. */
-static void bert_attention(builder *b, int64_t w, const char *prefix) {
-    static const char *qkv[3] = {"query", "key", "value"};
-    char s[M3AE_PARAM_NAME_LEN];
-    for (int i = 0; i < 3; i++) {
-        snprintf(s, sizeof s, "%s.self.%s", prefix, qkv[i]);
-        linear(b, w, w, s);
-    }
-    snprintf(s, sizeof s, "%s.output.dense", prefix);
-    linear(b, w, w, s);
-    snprintf(s, sizeof s, "%s.output.LayerNorm", prefix);
-    layernorm(b, w, s);
+void m3ae_layernorm_tensors(m3ae_tensor_builder *b, float **g, float **beta, int64_t c, const char *prefix) {
+    m3ae_tensor(b, g, M3AE_TRAINABLE, M3AE_INIT_ONES, M3AE_S1(c), "%s.weight", prefix);
+    m3ae_tensor(b, beta, M3AE_TRAINABLE, M3AE_INIT_ZEROS, M3AE_S1(c), "%s.bias", prefix);
 }
 
-static void bert_ffn(builder *b, int64_t w, int64_t f, const char *prefix) {
-    char s[M3AE_PARAM_NAME_LEN];
-    snprintf(s, sizeof s, "%s.intermediate.dense", prefix);
-    linear(b, f, w, s);
-    snprintf(s, sizeof s, "%s.output.dense", prefix);
-    linear(b, w, f, s);
-    snprintf(s, sizeof s, "%s.output.LayerNorm", prefix);
-    layernorm(b, w, s);
+void m3ae_builder_section(m3ae_tensor_builder *b, m3ae_module module, m3ae_backward_stage stage) {
+    b->module = module;
+    b->stage = stage;
+    b->layer = b->stream = 0;
+    b->has_grad = 1;
+    b->group = -1;
+    b->group_stream = b->group_layer = 0;
+}
+
+void m3ae_builder_group(m3ae_tensor_builder *b, int kind, int stream, int layer) {
+    b->group = kind;
+    b->group_stream = stream;
+    b->group_layer = layer;
+}
+
+void m3ae_builder_fusion_layer(m3ae_tensor_builder *b, int layer, int stream) {
+    b->layer = layer;
+    b->stream = stream;
+}
+
+void m3ae_builder_no_grad(m3ae_tensor_builder *b) { b->has_grad = 0; }
+
+void m3ae_builder_bind_begin(m3ae_tensor_builder *b, const m3ae_registry *r, float *arena) {
+    memset(b, 0, sizeof *b);
+    b->mode = M3AE_BUILD_BIND;
+    b->r = (m3ae_registry *)r; /* read only in BIND mode */
+    b->arena = arena;
+}
+
+void m3ae_builder_bind_end(const m3ae_tensor_builder *b) {
+    M3AE_CHECK(b->next == b->r->n, M3AE_EXIT_FAIL, "binding: the modules bound %d tensors, the registry has %d",
+               b->next, b->r->n);
 }
 
 /* Backward ranks from the sections' stages (rule in registry.h): sort by (stage, fusion layer
@@ -178,9 +184,9 @@ static int backward_cmp(const void *x, const void *y) {
     return p->index > q->index ? -1 : p->index < q->index;
 }
 
-static void assign_backward_ranks(const builder *b) {
+static void assign_backward_ranks(const m3ae_tensor_builder *b) {
     m3ae_registry *r = b->r;
-    backward_key *keys = malloc((size_t)r->n * sizeof *keys);
+    backward_key *keys = malloc((size_t)(r->n ? r->n : 1) * sizeof *keys);
     M3AE_CHECK(keys, M3AE_EXIT_SYSTEM, "out of memory ordering %d registry entries", r->n);
     for (int i = 0; i < r->n; i++) keys[i] = (backward_key){(int)r->p[i].backward_stage, b->layer_of[i], b->stream_of[i], i};
     qsort(keys, (size_t)r->n, sizeof *keys, backward_cmp);
@@ -188,97 +194,10 @@ static void assign_backward_ranks(const builder *b) {
     free(keys);
 }
 
-static void section(builder *b, m3ae_module module, m3ae_backward_stage stage) {
-    b->module = module;
-    b->stage = stage;
-    b->layer = b->stream = 0;
-    b->has_grad = 1;
-}
-
 void m3ae_registry_build(m3ae_registry *r, const m3ae_config *c) {
     memset(r, 0, sizeof *r);
-    builder b = {.r = r};
-    char s[M3AE_PARAM_NAME_LEN];
-    const int64_t P = c->patch_size, N = m3ae_cfg_patches(c), Dv = c->vision_width, Dt = c->text_width;
-    const int64_t H = c->hidden_size, Dd = c->mim_decoder_hidden_size;
-
-    /* CLIP visual: its embeddings, then the transformer */
-    section(&b, M3AE_MOD_VISION, M3AE_BWD_VISION);
-    add(&b, TRAINABLE, M3AE_INIT_NORMAL_WIDTH, S1(Dv), "vision_encoder.visual.class_embedding");
-    add(&b, TRAINABLE, M3AE_INIT_NORMAL_WIDTH, S2(N + 1, Dv), "vision_encoder.visual.positional_embedding");
-    add(&b, TRAINABLE, M3AE_INIT_NORMAL, S4(Dv, 3, P, P), "vision_encoder.visual.conv1.weight");
-    layernorm(&b, Dv, "vision_encoder.visual.ln_pre");
-    for (int i = 0; i < c->vision_layers; i++) {
-        snprintf(s, sizeof s, "vision_encoder.visual.transformer.resblocks.%d", i);
-        clip_block(&b, Dv, s);
-    }
-    layernorm(&b, Dv, "vision_encoder.visual.ln_post");
-
-    /* RoBERTa: embeddings, layers, and the pooler METER never calls (no gradient) */
-    section(&b, M3AE_MOD_TEXT, M3AE_BWD_TEXT);
-    add(&b, TRAINABLE, M3AE_INIT_NORMAL, S2(c->vocab_size, Dt), "language_encoder.embeddings.word_embeddings.weight");
-    add(&b, TRAINABLE, M3AE_INIT_NORMAL, S2(c->max_position_embeddings, Dt),
-        "language_encoder.embeddings.position_embeddings.weight");
-    add(&b, TRAINABLE, M3AE_INIT_NORMAL, S2(1, Dt), "language_encoder.embeddings.token_type_embeddings.weight");
-    layernorm(&b, Dt, "language_encoder.embeddings.LayerNorm");
-    for (int i = 0; i < c->text_layers; i++) {
-        snprintf(s, sizeof s, "language_encoder.encoder.layer.%d.attention", i);
-        bert_attention(&b, Dt, s);
-        snprintf(s, sizeof s, "language_encoder.encoder.layer.%d", i);
-        bert_ffn(&b, Dt, c->text_ffn, s);
-    }
-    b.has_grad = 0;
-    linear(&b, Dt, Dt, "language_encoder.pooler.dense");
-
-    /* projections and type embeddings */
-    section(&b, M3AE_MOD_PROJ_POOL, M3AE_BWD_PROJECTIONS);
-    linear(&b, H, Dt, "multi_modal_language_proj");
-    linear(&b, H, Dv, "multi_modal_vision_proj");
-    add(&b, TRAINABLE, M3AE_INIT_NORMAL, S2(2, H), "modality_type_embeddings.weight");
-
-    /* fusion */
-    section(&b, M3AE_MOD_FUSION, M3AE_BWD_FUSION);
-    static const char *streams[2] = {"multi_modal_language_layers", "multi_modal_vision_layers"};
-    for (int st = 0; st < 2; st++)
-        for (int i = 0; i < c->num_top_layer; i++) {
-            b.layer = i;
-            b.stream = st;
-            snprintf(s, sizeof s, "%s.%d.attention", streams[st], i);
-            bert_attention(&b, H, s);
-            snprintf(s, sizeof s, "%s.%d.crossattention", streams[st], i);
-            bert_attention(&b, H, s);
-            snprintf(s, sizeof s, "%s.%d", streams[st], i);
-            bert_ffn(&b, H, m3ae_cfg_fusion_ffn(c), s);
-        }
-
-    /* poolers (read by the ITM head only) */
-    section(&b, M3AE_MOD_PROJ_POOL, M3AE_BWD_ITM_HEAD);
-    linear(&b, H, H, "multi_modal_language_pooler.dense");
-    linear(&b, H, H, "multi_modal_vision_pooler.dense");
-
-    /* MLM head */
-    section(&b, M3AE_MOD_MLM_HEAD, M3AE_BWD_MLM_HEAD);
-    linear(&b, H, H, "mlm_head.transform.dense");
-    layernorm(&b, H, "mlm_head.transform.LayerNorm");
-    add(&b, TRAINABLE, M3AE_INIT_NORMAL, S2(c->vocab_size, H), "mlm_head.decoder.weight");
-    add(&b, TRAINABLE, M3AE_INIT_ZEROS, S1(c->vocab_size), "mlm_head.bias");
-
-    /* MIM head */
-    section(&b, M3AE_MOD_MIM_HEAD, M3AE_BWD_MIM_HEAD);
-    add(&b, TRAINABLE, M3AE_INIT_NORMAL, S3(1, 1, Dd), "mim_head.mask_token");
-    add(&b, FIXED, M3AE_INIT_SINCOS, S3(1, N + 1, Dd), "mim_head.decoder_pos_embed");
-    linear(&b, Dd, H, "mim_head.decoder_embed");
-    for (int i = 0; i < c->mim_decoder_num_layers; i++) {
-        snprintf(s, sizeof s, "mim_head.decoder.resblocks.%d", i);
-        clip_block(&b, Dd, s);
-    }
-    layernorm(&b, Dd, "mim_head.decoder_norm");
-    linear(&b, m3ae_cfg_patch_dim(c), Dd, "mim_head.decoder_pred");
-
-    /* ITM head */
-    section(&b, M3AE_MOD_ITM_HEAD, M3AE_BWD_ITM_HEAD);
-    linear(&b, 2, 2 * H, "itm_head.fc");
-
+    m3ae_tensor_builder b = {.mode = M3AE_BUILD_REGISTER, .r = r, .group = -1};
+    m3ae_model_tensors(&b, c, NULL);
     assign_backward_ranks(&b);
     free(b.layer_of);
     free(b.stream_of);

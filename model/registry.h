@@ -90,6 +90,9 @@ typedef struct {
     m3ae_init_rule init;
     m3ae_backward_stage backward_stage;
     int backward_rank; /* 0..n-1, a permutation: position in the backward order (rule above) */
+    /* the gradient-ready group the registering module opened for it (m3ae_builder_group): kind
+     * (m3ae_grad_group_kind of model/m3ae_internal.h, -1 none), stream and layer */
+    int grad_group, grad_stream, grad_layer;
 } m3ae_param;
 
 typedef struct {
@@ -98,7 +101,8 @@ typedef struct {
     size_t arena_floats; /* size of the parameter (and gradient) arena in floats */
 } m3ae_registry;
 
-/* Builds the registry for cfg (which must validate). Fatal on allocation failure. */
+/* Builds the registry for cfg (which must validate) by running the model's tensor functions
+ * (m3ae_model_tensors, model/m3ae.c) in REGISTER mode. Fatal on allocation failure. */
 void m3ae_registry_build(m3ae_registry *r, const m3ae_config *cfg);
 void m3ae_registry_free(m3ae_registry *r);
 
@@ -127,5 +131,63 @@ void m3ae_registry_print_summary(const m3ae_registry *r, FILE *f);
 
 /* "[a, b, c]" into buf. */
 const char *m3ae_param_shape_str(const m3ae_param *p, char *buf, size_t n);
+
+/* ---- the tensor builder: ONE set of module functions, two modes ----
+ * Every module (model/backbone.c, model/heads/) has a tensors function that takes the builder and a
+ * pointer to its weight struct and calls m3ae_tensor once per tensor, from input to output, spelling
+ * each name once. REGISTER (m3ae_registry_build) adds the entry: name, shape, init rule, trainable,
+ * and the facts of the current section (module, backward stage, fusion layer / stream, has_grad).
+ * BIND (m3ae_builder_bind_begin) walks the same calls in the same order over a finished registry: the
+ * k-th call is entry k (its name and shape are checked, a mismatch is fatal) and `arena + offset` is
+ * written into the call's slot. In REGISTER mode the weight struct may be NULL (slots are ignored). */
+typedef enum { M3AE_BUILD_REGISTER = 0, M3AE_BUILD_BIND } m3ae_build_mode;
+
+typedef struct {
+    m3ae_build_mode mode;
+    m3ae_registry *r;
+    float *arena; /* BIND: the arena laid out by r */
+    int next;     /* BIND: the entry the next call must match */
+    /* REGISTER: the current section and the per-entry sort keys of the backward order */
+    int cap;
+    m3ae_module module;
+    m3ae_backward_stage stage;
+    int layer, stream;
+    int has_grad;
+    int group, group_stream, group_layer; /* the open gradient-ready group (-1 none) */
+    int *layer_of, *stream_of;
+} m3ae_tensor_builder;
+
+enum { M3AE_FIXED = 0, M3AE_TRAINABLE = 1 };
+
+/* Slot of field f of weight struct w, or NULL when w is NULL (REGISTER without a struct). */
+#define M3AE_SLOT(w, f) ((w) ? &(w)->f : NULL)
+
+/* Starts a section: later tensors are counted in `module`, sit in backward stage `stage`, get
+ * gradients (until m3ae_builder_no_grad) and have fusion layer / stream 0. */
+void m3ae_builder_section(m3ae_tensor_builder *b, m3ae_module module, m3ae_backward_stage stage);
+/* Fusion layer and stream of the tensors that follow (sorting keys inside the fusion stage). */
+void m3ae_builder_fusion_layer(m3ae_tensor_builder *b, int layer, int stream);
+/* Opens gradient-ready group (kind, stream, layer) for the tensors that follow, until the next group
+ * or section (model/m3ae_hooks.c turns these ranges into the groups the backward reports). */
+void m3ae_builder_group(m3ae_tensor_builder *b, int kind, int stream, int layer);
+/* The tensors that follow in this section receive no gradient (the unused RoBERTa pooler). */
+void m3ae_builder_no_grad(m3ae_tensor_builder *b);
+/* One tensor, named by fmt; shape (ndim dims). */
+void m3ae_tensor(m3ae_tensor_builder *b, float **slot, int trainable, m3ae_init_rule init, int ndim,
+                 const int64_t *shape, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+/* prefix.weight (out,in) normal, prefix.bias (out) zeros. */
+void m3ae_linear_tensors(m3ae_tensor_builder *b, float **w, float **bias, int64_t out, int64_t in,
+                         const char *prefix);
+/* prefix.weight (c) ones, prefix.bias (c) zeros. */
+void m3ae_layernorm_tensors(m3ae_tensor_builder *b, float **g, float **beta, int64_t c, const char *prefix);
+/* BIND mode over r and arena; _end checks every entry was bound (fatal otherwise). */
+void m3ae_builder_bind_begin(m3ae_tensor_builder *b, const m3ae_registry *r, float *arena);
+void m3ae_builder_bind_end(const m3ae_tensor_builder *b);
+
+/* Shape literals for m3ae_tensor: S2(out, in) expands to the ndim and the shape array. */
+#define M3AE_S1(a) 1, (const int64_t[]){(a)}
+#define M3AE_S2(a, b) 2, (const int64_t[]){(a), (b)}
+#define M3AE_S3(a, b, c) 3, (const int64_t[]){(a), (b), (c)}
+#define M3AE_S4(a, b, c, d) 4, (const int64_t[]){(a), (b), (c), (d)}
 
 #endif

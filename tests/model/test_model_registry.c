@@ -255,6 +255,60 @@ static void check_init(const m3ae_config *cfg) {
     m3ae_registry_free(&x);
 }
 
+/* ---- identity: the registry's layout is frozen ----
+ * An FNV-1a checksum over every fact of every entry (name, shape, offset, init rule, trainable,
+ * has_grad, backward stage and rank, group, decay, module) plus the entry count and arena size. The
+ * expected values were computed from main before the registry was rebuilt from the module tensor
+ * functions (model/backbone.c, model/heads/): any change of order, offset, rule or rank fails here. */
+static uint64_t fnv(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static uint64_t fnv_i64(uint64_t h, int64_t v) { return fnv(h, &v, sizeof v); }
+
+static uint64_t registry_checksum(const m3ae_registry *r) {
+    uint64_t h = 14695981039346656037ull;
+    h = fnv_i64(h, r->n);
+    h = fnv_i64(h, (int64_t)r->arena_floats);
+    for (int i = 0; i < r->n; i++) {
+        const m3ae_param *p = &r->p[i];
+        h = fnv(h, p->name, strlen(p->name) + 1);
+        h = fnv_i64(h, p->ndim);
+        for (int d = 0; d < p->ndim; d++) h = fnv_i64(h, p->shape[d]);
+        h = fnv_i64(h, (int64_t)p->offset);
+        h = fnv_i64(h, p->init);
+        h = fnv_i64(h, p->trainable);
+        h = fnv_i64(h, p->has_grad);
+        h = fnv_i64(h, p->backward_stage);
+        h = fnv_i64(h, p->backward_rank);
+        h = fnv_i64(h, p->group);
+        h = fnv_i64(h, p->decay);
+        h = fnv_i64(h, p->module);
+    }
+    return h;
+}
+
+static void check_identity(void) {
+    static const struct {
+        const char *preset;
+        uint64_t sum;
+    } want[] = {{"base", 0xd38e365c891f57b7ull}, {"small", 0x53f8d4b1dd333493ull}, {"tiny", 0xc19f2dcfa2279176ull}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        m3ae_config cfg;
+        m3ae_error err;
+        T_CHECK(m3ae_config_preset(&cfg, want[i].preset, &err) == 0, "%s preset", want[i].preset);
+        m3ae_registry r;
+        m3ae_registry_build(&r, &cfg);
+        uint64_t got = registry_checksum(&r);
+        T_CHECK(got == want[i].sum, "%s: registry checksum 0x%016llxull, expected 0x%016llxull (entries, order, "
+                "offsets, init rules, has_grad or backward ranks changed)", want[i].preset,
+                (unsigned long long)got, (unsigned long long)want[i].sum);
+        m3ae_registry_free(&r);
+    }
+}
+
 int main(void) {
     m3ae_config cfg;
     m3ae_error err;
@@ -370,5 +424,6 @@ int main(void) {
     T_CHECK(m3ae_config_preset(&cfg, "tiny", &err) == 0, "tiny preset");
     check_facts(&cfg);
     check_init(&cfg);
+    check_identity();
     return t_done("test_model_registry");
 }
