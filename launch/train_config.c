@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/text.h"
 
@@ -147,24 +148,90 @@ int m3ae_train_config_set(m3ae_train_config *c, const char *key, const char *val
     return 0;
 }
 
-static int load_stream(m3ae_train_config *c, FILE *f, const char *path, m3ae_error *err);
+static int load_stream(m3ae_train_config *c, FILE *f, const char *path, int *n_set, m3ae_error *err);
 
+/* A configuration file is a few kB of text; anything this large is the wrong file. */
+#define CONFIG_FILE_MAX (1 << 20)
+
+/* The first byte that no `key = value` text holds (NUL, a control character other than white
+ * space, DEL), or -1. Such a byte means a binary file (a checkpoint, an image, a shard). */
+static long first_binary_byte(const unsigned char *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((b[i] < 0x20 && !(b[i] >= '\t' && b[i] <= '\r')) || b[i] == 0x7f) return (long)i;
+    return -1;
+}
+
+/* A folder, an empty file or a binary file given as --config must stop the run: read as text they
+ * give zero keys, and the run would silently train the defaults. */
 int m3ae_train_config_load(m3ae_train_config *c, const char *path, m3ae_error *err) {
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "rb");
     if (!f) return m3ae_error_set(err, "cannot read the configuration file %s: %s", path, strerror(errno));
-    return load_stream(c, f, path, err);
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        int e = errno;
+        fclose(f);
+        return m3ae_error_set(err, "cannot read the configuration file %s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return m3ae_error_set(err, "the configuration file %s is a folder; give a file of `key = value` lines "
+                                   "(e.g. experiments/configs/pretrain_tiny.cfg)", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fclose(f);
+        return m3ae_error_set(err, "the configuration file %s is not a regular file; give a file of `key = value` "
+                                   "lines", path);
+    }
+    if (st.st_size > CONFIG_FILE_MAX) {
+        fclose(f);
+        return m3ae_error_set(err, "the configuration file %s has %lld bytes, over the %d of a configuration: "
+                                   "is it the right file?", path, (long long)st.st_size, CONFIG_FILE_MAX);
+    }
+    size_t cap = (size_t)st.st_size + 1;
+    char *text = malloc(cap);
+    if (!text) {
+        fclose(f);
+        return m3ae_error_set(err, "out of memory reading the configuration file %s", path);
+    }
+    size_t n = fread(text, 1, cap, f);
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error) {
+        free(text);
+        return m3ae_error_set(err, "cannot read the configuration file %s: read error", path);
+    }
+    if (n > (size_t)CONFIG_FILE_MAX) n = CONFIG_FILE_MAX; /* grew while we read: judge what we have */
+    long bad = first_binary_byte((const unsigned char *)text, n);
+    if (bad >= 0) {
+        int byte = (unsigned char)text[bad];
+        free(text);
+        return m3ae_error_set(err, "the configuration file %s is binary, not `key = value` text (byte %ld is 0x%02x); "
+                                   "is it the right file?", path, bad, byte);
+    }
+    FILE *m = n ? fmemopen(text, n, "r") : NULL;
+    int rc = 0, n_set = 0;
+    if (n && !m) rc = m3ae_error_set(err, "out of memory reading the configuration file %s", path);
+    if (m) rc = load_stream(c, m, path, &n_set, err);
+    free(text);
+    if (rc == 0 && n_set == 0)
+        rc = m3ae_error_set(err, "the configuration file %s is empty (%s); give `key = value` lines or leave "
+                                 "--config out to train the defaults", path,
+                            n ? "only comments and blank lines" : "0 bytes");
+    return rc;
 }
 
 int m3ae_train_config_from_text(m3ae_train_config *c, const char *text, m3ae_error *err) {
     FILE *f = fmemopen((void *)text, strlen(text), "r");
     if (!f) return m3ae_error_set(err, "out of memory reading a configuration text");
-    return load_stream(c, f, "(configuration text)", err);
+    int n_set = 0;
+    return load_stream(c, f, "(configuration text)", &n_set, err);
 }
 
-/* Reads `key = value` lines from f and closes it; errors name path:line. */
-static int load_stream(m3ae_train_config *c, FILE *f, const char *path, m3ae_error *err) {
+/* Reads `key = value` lines from f and closes it; errors name path:line. *n_set counts the keys set. */
+static int load_stream(m3ae_train_config *c, FILE *f, const char *path, int *n_set, m3ae_error *err) {
     char line[4096];
     int lineno = 0, rc = 0;
+    *n_set = 0;
     while (rc == 0 && fgets(line, sizeof line, f)) {
         lineno++;
         line[strcspn(line, "#")] = 0;
@@ -179,6 +246,7 @@ static int load_stream(m3ae_train_config *c, FILE *f, const char *path, m3ae_err
         char *key = m3ae_trim(line), *value = m3ae_trim(eq + 1);
         m3ae_error inner;
         if (m3ae_train_config_set(c, key, value, &inner) != 0) rc = m3ae_error_set(err, "%s:%d: %s", path, lineno, inner.msg);
+        else (*n_set)++;
     }
     fclose(f);
     return rc;
