@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/text.h"
 
@@ -270,6 +271,63 @@ int64_t m3ae_train_accum(const m3ae_train_config *c, int world) {
     return c->batch_size / (per_step > 0 ? per_step : 1);
 }
 
+/* Bytes of host memory this machine has (0 when unknown). */
+static double physical_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (double)pages * (double)size : 0;
+}
+
+/* "2.3 TiB" */
+static const char *human_bytes(double b, char *buf, size_t n) {
+    const char *unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (b >= 1024 && u < 6) b /= 1024, u++;
+    snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
+    return buf;
+}
+
+/* Sizes are checked before anything is allocated: the keys that drive allocation, multiplied out
+ * (in double, so that no product wraps), against the memory of this machine. Two facts, both lower
+ * bounds of what a rank really uses:
+ *   - the loader keeps a whole optimizer step's micro-batches staged (accum + 1 of them, io/pipeline.h
+ *     leases), each sample with two images (B,3,S,S) float32, four (B,L) int32 text arrays and the
+ *     (B,N) MIM noise and order: so batch_size / ranks samples are resident at once;
+ *   - on the CPU backend the forward keeps at least one float32 activation of every layer per token
+ *     for the backward: per sample (N+1) x vision_width x vision_layers + L x text_width x text_layers
+ *     + 2 x (N+1+L) x hidden_size x num_top_layer values.
+ * A configuration over these bounds cannot run here; saying so beats a crash in an allocation. */
+static int check_memory(const m3ae_train_config *c, int world, m3ae_error *err) {
+    double phys = physical_memory();
+    if (phys <= 0) return 0;
+    const m3ae_config *m = &c->model;
+    double S = m->image_size, L = m->max_text_len, N = (double)m3ae_cfg_grid(m) * m3ae_cfg_grid(m);
+    double per_sample = 2 * 3 * S * S * 4 + 4 * L * 4 + 2 * N * 4 + 28;
+    double accum = (double)c->batch_size / ((double)c->per_gpu_batchsize * world);
+    double staged = (accum + 1) * (double)c->per_gpu_batchsize * per_sample;
+    char need[32], have[32];
+    if (staged > phys)
+        return m3ae_error_set(err,
+                              "batch_size = %lld needs %s of staged batches per rank (the loader holds a step's %.0f "
+                              "micro-batches of per_gpu_batchsize = %lld, %.0f bytes per sample at image_size = %d), "
+                              "more than this machine's %s; lower batch_size (and per_gpu_batchsize)",
+                              (long long)c->batch_size, human_bytes(staged, need, sizeof need), accum + 1,
+                              (long long)c->per_gpu_batchsize, per_sample, m->image_size,
+                              human_bytes(phys, have, sizeof have));
+    if (strcmp(c->device, "cpu")) return 0; /* activations live on the device; its backend checks them */
+    double act = 4 * ((N + 1) * m->vision_width * m->vision_layers + L * m->text_width * m->text_layers +
+                      2 * (N + 1 + L) * m->hidden_size * m->num_top_layer);
+    double model = (double)c->per_gpu_batchsize * act + staged;
+    if (model > phys)
+        return m3ae_error_set(err,
+                              "per_gpu_batchsize = %lld needs at least %s per rank (%s of activations per sample at "
+                              "image_size = %d, max_text_len = %d, plus the staged batches), more than this machine's "
+                              "%s; lower per_gpu_batchsize (gradient accumulation keeps batch_size)",
+                              (long long)c->per_gpu_batchsize, human_bytes(model, need, sizeof need),
+                              human_bytes(act, have, sizeof have), m->image_size, m->max_text_len,
+                              human_bytes(phys, (char[32]){0}, 32));
+    return 0;
+}
+
 int m3ae_train_config_validate(const m3ae_train_config *c, int world, m3ae_error *err) {
     if (m3ae_config_validate(&c->model, err) != 0) return -1;
     int64_t per_step = c->per_gpu_batchsize * world;
@@ -281,7 +339,7 @@ int m3ae_train_config_validate(const m3ae_train_config *c, int world, m3ae_error
     if (m3ae_train_warmup_steps(c) > c->max_steps)
         return m3ae_error_set(err, "warmup_steps (%lld) exceeds max_steps (%lld)", (long long)m3ae_train_warmup_steps(c),
                               (long long)c->max_steps);
-    return 0;
+    return check_memory(c, world, err);
 }
 
 void m3ae_train_config_write(const m3ae_train_config *c, FILE *f) {
