@@ -151,9 +151,10 @@ int m3ae_shard_check_tree(const char *path, const char *name, m3ae_error *err) {
         damaged(&w, 1, "the second meta page is unreadable");
         goto done;
     }
+    /* LMDB takes the page size from the meta it picks: both must agree with the one read first */
     for (int i = 0; i < 2; i++)
         if (u16(meta[i] + 10) != P_META || u32(meta[i] + PAGE_HEADER) != MDB_MAGIC_NUMBER ||
-            u32(meta[i] + PAGE_HEADER + 4) != MDB_DATA_VERSION_1) {
+            u32(meta[i] + PAGE_HEADER + 4) != MDB_DATA_VERSION_1 || u32(meta[i] + PAGE_HEADER + 24) != w.psize) {
             damaged(&w, (uint64_t)i, "not an LMDB meta page");
             goto done;
         }

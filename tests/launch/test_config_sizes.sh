@@ -7,12 +7,17 @@ fail=0
 check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
 m3ae="$M3AE_BIN"
 src=${M3AE_SOURCE_DIR:?}
+vocab=${M3AE_DATA:-$src/../shared/data}/vocab/roberta-base
+if [ ! -f "$vocab/vocab.json" ]; then
+  [ -n "${CI:-}" ] && { echo "FAIL: the RoBERTa vocabulary is missing at $vocab"; exit 1; }
+  echo "SKIPPED: the RoBERTa vocabulary is missing at $vocab"; exit 77
+fi
 W=$(mktemp -d /tmp/m3ae-sizes-XXXXXX); trap 'rm -rf "$W"' EXIT
 tiny=$src/experiments/configs/pretrain_tiny.cfg
 expect() { # expect CODE PATTERN ARGS...: the command exits CODE within 20 s, stderr matches PATTERN
   local code=$1 pat=$2; shift 2
   local t0=$SECONDS out rc
-  out=$(timeout 60 "$m3ae" pretrain --data "$W/no-data" --out "$W/run" max_steps=2 warmup_steps=0 "$@" 2>&1); rc=$?
+  out=$(timeout 60 "$m3ae" pretrain --data "$W/no-data" --out "$W/run" vocab="$vocab" max_steps=2 warmup_steps=0 "$@" 2>&1); rc=$?
   local mem=.; [ "$code" -eq 2 ] && mem="needs (at least )?[0-9.]+ (GiB|TiB|PiB)"
   check '[ $rc -eq $code ] && grep -Eq "$pat" <<<"$out" && grep -Eq "$mem" <<<"$out" && [ $((SECONDS - t0)) -le 20 ]' \
     "$* -> exit $rc in $((SECONDS - t0)) s (expected $code, /$pat/): $out"
