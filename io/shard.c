@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,18 +203,22 @@ int m3ae_shard_schema_parse(const char *text, size_t len, m3ae_shard_schema *s, 
     const char *ck = m3ae_json_str(m3ae_json_get(j, "checksum"), NULL);
     double fv = m3ae_json_num(m3ae_json_get(j, "format_version"));
     double rec = m3ae_json_num(m3ae_json_get(j, "records")), smp = m3ae_json_num(m3ae_json_get(j, "samples"));
+    double shard = m3ae_json_num(m3ae_json_get(j, "shard")), store = m3ae_json_num(m3ae_json_get(j, "store_size"));
     int rc = 0;
-    if (!fmt || strcmp(fmt, "m3ae-shard") || !ck || strncmp(ck, "crc32c:", 7) || !(rec >= 0) || !(smp >= 0)) {
-        rc = m3ae_error_set(err, "not an m3ae shard schema (format, records, samples or checksum missing)");
+    /* every number must fit its field before the conversion (a damaged schema may hold anything) */
+    if (!fmt || strcmp(fmt, "m3ae-shard") || !ck || strncmp(ck, "crc32c:", 7) || !(rec >= 0 && rec <= 0x1p53) ||
+        !(smp >= 0 && smp <= 0x1p53) || !(shard >= 0 && shard <= INT_MAX) || !(store >= 0 && store <= INT_MAX)) {
+        rc = m3ae_error_set(err, "not an m3ae shard schema (format, shard, records, samples, store_size or checksum "
+                                 "missing or out of range)");
     } else if (fv != M3AE_SHARD_FORMAT_VERSION) {
         rc = m3ae_error_set(err, "shard format version %g, this m3ae reads version %d; convert the data again "
                                  "with this version's `m3ae prep`", fv, M3AE_SHARD_FORMAT_VERSION);
     } else {
         s->format_version = (int)fv;
-        s->shard = (int)m3ae_json_num(m3ae_json_get(j, "shard"));
+        s->shard = (int)shard;
         s->records = (uint64_t)rec;
         s->samples = (uint64_t)smp;
-        s->store_size = (int)m3ae_json_num(m3ae_json_get(j, "store_size"));
+        s->store_size = (int)store;
         s->checksum = (uint32_t)strtoul(ck + 7, NULL, 16);
         copy_str(s->source, sizeof s->source, m3ae_json_get(j, "source"));
         copy_str(s->converter_version, sizeof s->converter_version, m3ae_json_get(j, "converter_version"));
