@@ -19,7 +19,8 @@ static int verify_shard(const char *dir, const m3ae_manifest_shard *ms, FILE *ou
         rc = M3AE_EXIT_DATA;
         m3ae_error_set(err, "shard '%s': its schema (%" PRIu64 " records, %" PRIu64 " samples, crc32c:%08x) differs "
                             "from manifest.json (%" PRIu64 ", %" PRIu64 ", crc32c:%08x); the dataset is mixed up or "
-                            "corrupt, convert it again", ms->name, sc->records, sc->samples, sc->checksum, ms->records,
+                            "corrupt, convert it again with `m3ae prep`", ms->name, sc->records, sc->samples, sc->checksum,
+                       ms->records,
                        ms->samples, ms->checksum);
     }
     m3ae_shard_reader *r = rc ? NULL : m3ae_shard_reader_begin(s, err);
@@ -35,7 +36,8 @@ static int verify_shard(const char *dir, const m3ae_manifest_shard *ms, FILE *ou
         }
         if (v.n_captions != counts[k]) {
             rc = M3AE_EXIT_DATA;
-            m3ae_error_set(err, "shard '%s' key %" PRIu64 ": %u captions, the index says %u; corrupt", ms->name, k,
+            m3ae_error_set(err, "shard '%s' key %" PRIu64 ": %u captions, the index says %u; the shard is corrupt, "
+                           "convert the data again with `m3ae prep`", ms->name, k,
                            v.n_captions, counts[k]);
             break;
         }
@@ -45,7 +47,8 @@ static int verify_shard(const char *dir, const m3ae_manifest_shard *ms, FILE *ou
     }
     if (!rc && ck != sc->checksum) {
         rc = M3AE_EXIT_DATA;
-        m3ae_error_set(err, "shard '%s': checksum of the record CRCs is crc32c:%08x, its schema says crc32c:%08x",
+        m3ae_error_set(err, "shard '%s': checksum of the record CRCs is crc32c:%08x, its schema says crc32c:%08x; "
+                            "the shard is corrupt, convert the data again with `m3ae prep`",
                        ms->name, ck, sc->checksum);
     }
     if (!rc && out)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,10 @@
 
 #include "common/json.h"
 #include "io/crc32c.h"
+#include "io/shard_check.h"
+
+/* What every message about a damaged record ends with. */
+#define REPREP "the record is corrupt, convert the data again with `m3ae prep`"
 
 static const char record_magic[4] = {'M', '3', 'A', 'R'};
 /* The writer's map size (virtual address space only; the file grows as pages are written). */
@@ -114,7 +119,8 @@ int m3ae_record_decode(const void *data, size_t len, int check_crc, const char *
     }
     v->version = get_u16(b + 4);
     if (v->version != M3AE_RECORD_VERSION || get_u16(b + 6) != M3AE_RECORD_HEADER_SIZE)
-        return m3ae_error_set(err, "%s: record version %u, this m3ae reads version %d; convert the data again",
+        return m3ae_error_set(err, "%s: record version %u, this m3ae reads version %d; convert the data again with "
+                                   "`m3ae prep`",
                               where, v->version, M3AE_RECORD_VERSION);
     v->height = get_u32(b + 8);
     v->width = get_u32(b + 12);
@@ -126,7 +132,7 @@ int m3ae_record_decode(const void *data, size_t len, int check_crc, const char *
     v->image_id_len = get_u32(b + 32);
     uint64_t text = get_u32(b + 36);
     if (v->pixel_type != M3AE_PIXEL_U8 || (v->channels != 1 && v->channels != 3) || v->n_captions == 0)
-        return m3ae_error_set(err, "%s: bad record header (pixel type %u, %u channels, %u captions)", where,
+        return m3ae_error_set(err, "%s: bad record header (pixel type %u, %u channels, %u captions); " REPREP, where,
                               v->pixel_type, v->channels, v->n_captions);
     uint64_t pos = M3AE_RECORD_HEADER_SIZE, end = len - 4;
     if (pos + v->image_id_len + 4ull * v->n_captions + text > end) goto short_record;
@@ -135,7 +141,7 @@ int m3ae_record_decode(const void *data, size_t len, int check_crc, const char *
     v->caption_lens = b + pos;
     uint64_t sum = 0;
     for (uint32_t i = 0; i < v->n_captions; i++) sum += get_u32(b + pos + 4ull * i);
-    if (sum != text) return m3ae_error_set(err, "%s: caption lengths do not add up; the record is corrupt", where);
+    if (sum != text) return m3ae_error_set(err, "%s: caption lengths do not add up; " REPREP, where);
     pos += 4ull * v->n_captions;
     v->caption_text = (const char *)b + pos;
     pos += text;
@@ -152,12 +158,15 @@ int m3ae_record_decode(const void *data, size_t len, int check_crc, const char *
         pos += 4ull + v->answer_len;
     }
     if (!(v->flags & M3AE_FLAG_LABEL)) v->label = -1;
-    if (pos + (uint64_t)v->height * v->width * v->channels != end) goto short_record;
+    /* height x width alone may not exceed the bytes left (else the product with channels could wrap) */
+    if ((uint64_t)v->height * v->width > end - pos ||
+        pos + (uint64_t)v->height * v->width * v->channels != end)
+        goto short_record;
     v->pixels = b + pos;
     v->crc = get_u32(b + end);
     return 0;
 short_record:
-    return m3ae_error_set(err, "%s: record sizes do not match its %zu bytes; the record is corrupt", where, len);
+    return m3ae_error_set(err, "%s: record sizes do not match its %zu bytes; " REPREP, where, len);
 }
 
 const char *m3ae_record_caption(const m3ae_record_view *v, uint32_t i, uint32_t *len) {
@@ -194,18 +203,22 @@ int m3ae_shard_schema_parse(const char *text, size_t len, m3ae_shard_schema *s, 
     const char *ck = m3ae_json_str(m3ae_json_get(j, "checksum"), NULL);
     double fv = m3ae_json_num(m3ae_json_get(j, "format_version"));
     double rec = m3ae_json_num(m3ae_json_get(j, "records")), smp = m3ae_json_num(m3ae_json_get(j, "samples"));
+    double shard = m3ae_json_num(m3ae_json_get(j, "shard")), store = m3ae_json_num(m3ae_json_get(j, "store_size"));
     int rc = 0;
-    if (!fmt || strcmp(fmt, "m3ae-shard") || !ck || strncmp(ck, "crc32c:", 7) || !(rec >= 0) || !(smp >= 0)) {
-        rc = m3ae_error_set(err, "not an m3ae shard schema (format, records, samples or checksum missing)");
+    /* every number must fit its field before the conversion (a damaged schema may hold anything) */
+    if (!fmt || strcmp(fmt, "m3ae-shard") || !ck || strncmp(ck, "crc32c:", 7) || !(rec >= 0 && rec <= 0x1p53) ||
+        !(smp >= 0 && smp <= 0x1p53) || !(shard >= 0 && shard <= INT_MAX) || !(store >= 0 && store <= INT_MAX)) {
+        rc = m3ae_error_set(err, "not an m3ae shard schema (format, shard, records, samples, store_size or checksum "
+                                 "missing or out of range)");
     } else if (fv != M3AE_SHARD_FORMAT_VERSION) {
         rc = m3ae_error_set(err, "shard format version %g, this m3ae reads version %d; convert the data again "
                                  "with this version's `m3ae prep`", fv, M3AE_SHARD_FORMAT_VERSION);
     } else {
         s->format_version = (int)fv;
-        s->shard = (int)m3ae_json_num(m3ae_json_get(j, "shard"));
+        s->shard = (int)shard;
         s->records = (uint64_t)rec;
         s->samples = (uint64_t)smp;
-        s->store_size = (int)m3ae_json_num(m3ae_json_get(j, "store_size"));
+        s->store_size = (int)store;
         s->checksum = (uint32_t)strtoul(ck + 7, NULL, 16);
         copy_str(s->source, sizeof s->source, m3ae_json_get(j, "source"));
         copy_str(s->converter_version, sizeof s->converter_version, m3ae_json_get(j, "converter_version"));
@@ -361,7 +374,9 @@ static int read_meta(m3ae_shard *s, MDB_txn *txn, uint64_t k, MDB_val *val, cons
     if (rc == MDB_NOTFOUND)
         return m3ae_error_set(err, "shard '%s' has no %s record (key %016" PRIx64 "): it was not finished by "
                                    "`m3ae prep`; convert the data again", s->dir, what, k);
-    if (rc) return lmdb_fail(err, "read of the schema", s->dir, rc);
+    if (rc)
+        return m3ae_error_set(err, "shard '%s': LMDB read of the %s record failed: %s; the shard is corrupt, "
+                                   "convert the data again with `m3ae prep`", s->name, what, mdb_strerror(rc));
     return 0;
 }
 
@@ -373,8 +388,11 @@ m3ae_shard *m3ae_shard_open(const char *dir, const char *name, m3ae_error *err) 
         return m3ae_error_set(err, "shard '%s' is missing (%s: %s); the dataset is incomplete, convert it again "
                                    "with `m3ae prep`", name, path, strerror(errno)), NULL;
     if (st.st_size < 8192)
-        return m3ae_error_set(err, "shard '%s' is truncated (%s has %lld bytes); convert the data again",
+        return m3ae_error_set(err, "shard '%s' is truncated (%s has %lld bytes); convert the data again with "
+                                   "`m3ae prep`",
                               name, path, (long long)st.st_size), NULL;
+    /* LMDB trusts its pages; a damaged one must be found before LMDB follows it (io/shard_check.h) */
+    if (m3ae_shard_check_tree(path, name, err)) return NULL;
     m3ae_shard *s = calloc(1, sizeof *s);
     if (!s) return m3ae_error_set(err, "out of memory"), NULL;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
@@ -385,7 +403,8 @@ m3ae_shard *m3ae_shard_open(const char *dir, const char *name, m3ae_error *err) 
     if (!rc) rc = mdb_env_set_mapsize(s->env, map);
     if (!rc) rc = mdb_env_open(s->env, dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0644);
     if (rc) {
-        m3ae_error_set(err, "shard '%s': cannot open LMDB environment '%s': %s", name, dir, mdb_strerror(rc));
+        m3ae_error_set(err, "shard '%s': cannot open LMDB environment '%s': %s; if the shard is damaged, convert "
+                            "the data again with `m3ae prep`", name, dir, mdb_strerror(rc));
         goto fail;
     }
     /* A truncated file would make LMDB read past its end (SIGBUS): check the last page first. */
@@ -395,7 +414,7 @@ m3ae_shard *m3ae_shard_open(const char *dir, const char *name, m3ae_error *err) 
     mdb_env_stat(s->env, &est);
     if ((uint64_t)(info.me_last_pgno + 1) * est.ms_psize > (uint64_t)st.st_size) {
         m3ae_error_set(err, "shard '%s' is truncated (%s has %lld bytes, its pages need %llu); convert the data "
-                            "again", name, path, (long long)st.st_size,
+                            "again with `m3ae prep`", name, path, (long long)st.st_size,
                        (unsigned long long)(info.me_last_pgno + 1) * est.ms_psize);
         goto fail;
     }
@@ -409,12 +428,14 @@ m3ae_shard *m3ae_shard_open(const char *dir, const char *name, m3ae_error *err) 
     m3ae_error e2;
     if (read_meta(s, txn, M3AE_SHARD_SCHEMA_KEY, &v, "schema", err)) goto fail;
     if (m3ae_shard_schema_parse(v.mv_data, v.mv_size, &s->schema, &e2)) {
-        m3ae_error_set(err, "shard '%s': %s", name, e2.msg);
+        m3ae_error_set(err, "shard '%s': its schema record is unreadable (%s); the shard is corrupt, convert the data "
+                            "again with `m3ae prep`", name, e2.msg);
         goto fail;
     }
     if (read_meta(s, txn, M3AE_SHARD_INDEX_KEY, &v, "index", err)) goto fail;
     if (v.mv_size != 4 * s->schema.records) {
-        m3ae_error_set(err, "shard '%s': index record has %zu bytes for %" PRIu64 " records; the shard is corrupt",
+        m3ae_error_set(err, "shard '%s': index record has %zu bytes for %" PRIu64 " records; the shard is corrupt, "
+                            "convert the data again with `m3ae prep`",
                        name, v.mv_size, s->schema.records);
         goto fail;
     }
@@ -426,14 +447,16 @@ m3ae_shard *m3ae_shard_open(const char *dir, const char *name, m3ae_error *err) 
     uint64_t sum = 0;
     for (uint64_t i = 0; i < s->schema.records; i++) sum += s->counts[i] = get_u32((const uint8_t *)v.mv_data + 4 * i);
     if (sum != s->schema.samples) {
-        m3ae_error_set(err, "shard '%s': index counts %" PRIu64 " samples, schema says %" PRIu64 "; corrupt", name,
+        m3ae_error_set(err, "shard '%s': index counts %" PRIu64 " samples, schema says %" PRIu64 "; the shard is "
+                            "corrupt, convert the data again with `m3ae prep`", name,
                        sum, s->schema.samples);
         goto fail;
     }
     MDB_stat dst;
     mdb_stat(txn, s->dbi, &dst);
     if (dst.ms_entries != s->schema.records + 2) {
-        m3ae_error_set(err, "shard '%s' holds %zu entries, its schema says %" PRIu64 " records (+2); corrupt", name,
+        m3ae_error_set(err, "shard '%s' holds %zu entries, its schema says %" PRIu64 " records (+2); the shard is "
+                            "corrupt, convert the data again with `m3ae prep`", name,
                        dst.ms_entries, s->schema.records);
         goto fail;
     }
@@ -484,8 +507,8 @@ int m3ae_shard_get(m3ae_shard_reader *r, uint64_t index, const void **data, size
     MDB_val key = {8, kb}, val;
     int rc = mdb_get(r->txn, r->s->dbi, &key, &val);
     if (rc)
-        return m3ae_error_set(err, "shard '%s' key %" PRIu64 ": %s; the shard is corrupt, convert the data again",
-                              r->s->name, index, mdb_strerror(rc));
+        return m3ae_error_set(err, "shard '%s' key %" PRIu64 ": %s; the shard is corrupt, convert the data again "
+                                   "with `m3ae prep`", r->s->name, index, mdb_strerror(rc));
     *data = val.mv_data;
     *len = val.mv_size;
     return 0;

@@ -1,6 +1,7 @@
 /* m3ae ckpt inspect|verify|release: look into, check and publish HDF5 checkpoints. */
 #include <errno.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,34 @@ static int inspect(const char *path) {
     return code;
 }
 
+/* Counts the NaN and Inf values of one tensor; prints it when it holds any. Returns 1 when it does. */
+static int report_nonfinite(const char *path, const char *group, const m3ae_param *t, const float *arena) {
+    size_t nan = 0, inf = 0, first = 0;
+    const float *x = arena + t->offset;
+    for (size_t i = 0; i < t->numel; i++)
+        if (!isfinite(x[i])) {
+            if (nan + inf == 0) first = i;
+            if (isnan(x[i])) nan++;
+            else inf++;
+        }
+    if (nan + inf == 0) return 0;
+    fprintf(stderr, "m3ae: error: %s: tensor %s/%s holds %zu NaN and %zu Inf of %zu values (first at flat index %zu)\n",
+            path, group, t->name, nan, inf, t->numel, first);
+    return 1;
+}
+
+/* Every tensor finite: weights, and the AdamW moments of the tensors that have them. A NaN or Inf
+ * checkpoint has all checksums good (it was written faithfully) yet cannot train or serve. */
+static int count_nonfinite(const char *path, const m3ae_registry *r, const float *p, const float *m, const float *v) {
+    int bad = 0;
+    for (int i = 0; i < r->n; i++) {
+        bad += report_nonfinite(path, "/model", &r->p[i], p);
+        if (m && r->p[i].has_grad) bad += report_nonfinite(path, "/optimizer/exp_avg", &r->p[i], m);
+        if (v && r->p[i].has_grad) bad += report_nonfinite(path, "/optimizer/exp_avg_sq", &r->p[i], v);
+    }
+    return bad;
+}
+
 static int verify(const char *path) {
     m3ae_error err = {{0}};
     long nd = 0, nv = 0;
@@ -126,6 +155,14 @@ static int verify(const char *path) {
     } else {
         printf("%s: every tensor of the %s model is present with its shape%s\n", path, c.preset,
                training ? " (weights and AdamW moments)" : "");
+        int bad = count_nonfinite(path, &r, p, m, v);
+        if (bad) {
+            fprintf(stderr, "m3ae: error: %s: %d tensors hold NaN or Inf; resume from an earlier checkpoint\n", path,
+                    bad);
+            code = M3AE_EXIT_CKPT;
+        } else {
+            printf("%s: every value is finite\n", path);
+        }
     }
     m3ae_free(p), m3ae_free(m), m3ae_free(v);
     m3ae_registry_free(&r);

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/text.h"
 
@@ -147,24 +149,90 @@ int m3ae_train_config_set(m3ae_train_config *c, const char *key, const char *val
     return 0;
 }
 
-static int load_stream(m3ae_train_config *c, FILE *f, const char *path, m3ae_error *err);
+static int load_stream(m3ae_train_config *c, FILE *f, const char *path, int *n_set, m3ae_error *err);
 
+/* A configuration file is a few kB of text; anything this large is the wrong file. */
+#define CONFIG_FILE_MAX (1 << 20)
+
+/* The first byte that no `key = value` text holds (NUL, a control character other than white
+ * space, DEL), or -1. Such a byte means a binary file (a checkpoint, an image, a shard). */
+static long first_binary_byte(const unsigned char *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((b[i] < 0x20 && !(b[i] >= '\t' && b[i] <= '\r')) || b[i] == 0x7f) return (long)i;
+    return -1;
+}
+
+/* A folder, an empty file or a binary file given as --config must stop the run: read as text they
+ * give zero keys, and the run would silently train the defaults. */
 int m3ae_train_config_load(m3ae_train_config *c, const char *path, m3ae_error *err) {
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "rb");
     if (!f) return m3ae_error_set(err, "cannot read the configuration file %s: %s", path, strerror(errno));
-    return load_stream(c, f, path, err);
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        int e = errno;
+        fclose(f);
+        return m3ae_error_set(err, "cannot read the configuration file %s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return m3ae_error_set(err, "the configuration file %s is a folder; give a file of `key = value` lines "
+                                   "(e.g. experiments/configs/pretrain_tiny.cfg)", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fclose(f);
+        return m3ae_error_set(err, "the configuration file %s is not a regular file; give a file of `key = value` "
+                                   "lines", path);
+    }
+    if (st.st_size > CONFIG_FILE_MAX) {
+        fclose(f);
+        return m3ae_error_set(err, "the configuration file %s has %lld bytes, over the %d of a configuration: "
+                                   "is it the right file?", path, (long long)st.st_size, CONFIG_FILE_MAX);
+    }
+    size_t cap = (size_t)st.st_size + 1;
+    char *text = malloc(cap);
+    if (!text) {
+        fclose(f);
+        return m3ae_error_set(err, "out of memory reading the configuration file %s", path);
+    }
+    size_t n = fread(text, 1, cap, f);
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error) {
+        free(text);
+        return m3ae_error_set(err, "cannot read the configuration file %s: read error", path);
+    }
+    if (n > (size_t)CONFIG_FILE_MAX) n = CONFIG_FILE_MAX; /* grew while we read: judge what we have */
+    long bad = first_binary_byte((const unsigned char *)text, n);
+    if (bad >= 0) {
+        int byte = (unsigned char)text[bad];
+        free(text);
+        return m3ae_error_set(err, "the configuration file %s is binary, not `key = value` text (byte %ld is 0x%02x); "
+                                   "is it the right file?", path, bad, byte);
+    }
+    FILE *m = n ? fmemopen(text, n, "r") : NULL;
+    int rc = 0, n_set = 0;
+    if (n && !m) rc = m3ae_error_set(err, "out of memory reading the configuration file %s", path);
+    if (m) rc = load_stream(c, m, path, &n_set, err);
+    free(text);
+    if (rc == 0 && n_set == 0)
+        rc = m3ae_error_set(err, "the configuration file %s is empty (%s); give `key = value` lines or leave "
+                                 "--config out to train the defaults", path,
+                            n ? "only comments and blank lines" : "0 bytes");
+    return rc;
 }
 
 int m3ae_train_config_from_text(m3ae_train_config *c, const char *text, m3ae_error *err) {
     FILE *f = fmemopen((void *)text, strlen(text), "r");
     if (!f) return m3ae_error_set(err, "out of memory reading a configuration text");
-    return load_stream(c, f, "(configuration text)", err);
+    int n_set = 0;
+    return load_stream(c, f, "(configuration text)", &n_set, err);
 }
 
-/* Reads `key = value` lines from f and closes it; errors name path:line. */
-static int load_stream(m3ae_train_config *c, FILE *f, const char *path, m3ae_error *err) {
+/* Reads `key = value` lines from f and closes it; errors name path:line. *n_set counts the keys set. */
+static int load_stream(m3ae_train_config *c, FILE *f, const char *path, int *n_set, m3ae_error *err) {
     char line[4096];
     int lineno = 0, rc = 0;
+    *n_set = 0;
     while (rc == 0 && fgets(line, sizeof line, f)) {
         lineno++;
         line[strcspn(line, "#")] = 0;
@@ -179,6 +247,7 @@ static int load_stream(m3ae_train_config *c, FILE *f, const char *path, m3ae_err
         char *key = m3ae_trim(line), *value = m3ae_trim(eq + 1);
         m3ae_error inner;
         if (m3ae_train_config_set(c, key, value, &inner) != 0) rc = m3ae_error_set(err, "%s:%d: %s", path, lineno, inner.msg);
+        else (*n_set)++;
     }
     fclose(f);
     return rc;
@@ -202,6 +271,63 @@ int64_t m3ae_train_accum(const m3ae_train_config *c, int world) {
     return c->batch_size / (per_step > 0 ? per_step : 1);
 }
 
+/* Bytes of host memory this machine has (0 when unknown). */
+static double physical_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (double)pages * (double)size : 0;
+}
+
+/* "2.3 TiB" */
+static const char *human_bytes(double b, char *buf, size_t n) {
+    const char *unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (b >= 1024 && u < 6) b /= 1024, u++;
+    snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
+    return buf;
+}
+
+/* Sizes are checked before anything is allocated: the keys that drive allocation, multiplied out
+ * (in double, so that no product wraps), against the memory of this machine. Two facts, both lower
+ * bounds of what a rank really uses:
+ *   - the loader keeps a whole optimizer step's micro-batches staged (accum + 1 of them, io/pipeline.h
+ *     leases), each sample with two images (B,3,S,S) float32, four (B,L) int32 text arrays and the
+ *     (B,N) MIM noise and order: so batch_size / ranks samples are resident at once;
+ *   - on the CPU backend the forward keeps at least one float32 activation of every layer per token
+ *     for the backward: per sample (N+1) x vision_width x vision_layers + L x text_width x text_layers
+ *     + 2 x (N+1+L) x hidden_size x num_top_layer values.
+ * A configuration over these bounds cannot run here; saying so beats a crash in an allocation. */
+static int check_memory(const m3ae_train_config *c, int world, m3ae_error *err) {
+    double phys = physical_memory();
+    if (phys <= 0) return 0;
+    const m3ae_config *m = &c->model;
+    double S = m->image_size, L = m->max_text_len, N = (double)m3ae_cfg_grid(m) * m3ae_cfg_grid(m);
+    double per_sample = 2 * 3 * S * S * 4 + 4 * L * 4 + 2 * N * 4 + 28;
+    double accum = (double)c->batch_size / ((double)c->per_gpu_batchsize * world);
+    double staged = (accum + 1) * (double)c->per_gpu_batchsize * per_sample;
+    char need[32], have[32];
+    if (staged > phys)
+        return m3ae_error_set(err,
+                              "batch_size = %lld needs %s of staged batches per rank (the loader holds a step's %.0f "
+                              "micro-batches of per_gpu_batchsize = %lld, %.0f bytes per sample at image_size = %d), "
+                              "more than this machine's %s; lower batch_size (and per_gpu_batchsize)",
+                              (long long)c->batch_size, human_bytes(staged, need, sizeof need), accum + 1,
+                              (long long)c->per_gpu_batchsize, per_sample, m->image_size,
+                              human_bytes(phys, have, sizeof have));
+    if (strcmp(c->device, "cpu")) return 0; /* activations live on the device; its backend checks them */
+    double act = 4 * ((N + 1) * m->vision_width * m->vision_layers + L * m->text_width * m->text_layers +
+                      2 * (N + 1 + L) * m->hidden_size * m->num_top_layer);
+    double model = (double)c->per_gpu_batchsize * act + staged;
+    if (model > phys)
+        return m3ae_error_set(err,
+                              "per_gpu_batchsize = %lld needs at least %s per rank (%s of activations per sample at "
+                              "image_size = %d, max_text_len = %d, plus the staged batches), more than this machine's "
+                              "%s; lower per_gpu_batchsize (gradient accumulation keeps batch_size)",
+                              (long long)c->per_gpu_batchsize, human_bytes(model, need, sizeof need),
+                              human_bytes(act, have, sizeof have), m->image_size, m->max_text_len,
+                              human_bytes(phys, (char[32]){0}, 32));
+    return 0;
+}
+
 int m3ae_train_config_validate(const m3ae_train_config *c, int world, m3ae_error *err) {
     if (m3ae_config_validate(&c->model, err) != 0) return -1;
     int64_t per_step = c->per_gpu_batchsize * world;
@@ -213,7 +339,7 @@ int m3ae_train_config_validate(const m3ae_train_config *c, int world, m3ae_error
     if (m3ae_train_warmup_steps(c) > c->max_steps)
         return m3ae_error_set(err, "warmup_steps (%lld) exceeds max_steps (%lld)", (long long)m3ae_train_warmup_steps(c),
                               (long long)c->max_steps);
-    return 0;
+    return check_memory(c, world, err);
 }
 
 void m3ae_train_config_write(const m3ae_train_config *c, FILE *f) {

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds the libFuzzer targets of tests/fuzz/ with clang (address + undefined sanitizers) and runs
-# each for SECONDS seconds: the record and schema parser, the tokenizer, the JSON parser, the three
-# image decoders. Fails on any crash, sanitizer report or leak. Seeds: committed fixtures.
+# each for SECONDS seconds: the record and schema parser, a shard's LMDB pages (patched bytes), the
+# tokenizer, the JSON parser, the three image decoders. Fails on any crash, sanitizer report or
+# leak. Seeds: committed fixtures.
 #   run_fuzz.sh SECONDS GENERATED_INCLUDE_DIR
 set -u
 secs=$1 gen=$2
@@ -24,7 +25,9 @@ common=("$src/common/error.c" "$src/common/rng.c" "$src/common/json.c")
 img=("$src"/io/image_decode.c "$src"/io/image_tiff.c "$src"/io/image_png.c "$src"/io/image_jpeg.c
      "$src"/io/image_resize.c "$src"/io/image_transform.c)
 fail=0
-build record "$src/tests/fuzz/fuzz_record.c" "$src/io/shard.c" "$src/io/crc32c.c" "${common[@]}" -llmdb -lm || fail=1
+build record "$src/tests/fuzz/fuzz_record.c" "$src/io/shard.c" "$src/io/shard_check.c" "$src/io/crc32c.c" "${common[@]}" -llmdb -lm || fail=1
+build shard "$src/tests/fuzz/fuzz_shard.c" "$src/io/shard.c" "$src/io/shard_check.c" "$src/io/crc32c.c" "${common[@]}" \
+  -llmdb -lm || fail=1
 build json "$src/tests/fuzz/fuzz_json.c" "${common[@]}" -lm || fail=1
 build tokenizer "$src/tests/fuzz/fuzz_tokenizer.c" "$src/io/tokenizer.c" "${common[@]}" -lutf8proc -lpthread -lm || fail=1
 build image "$src/tests/fuzz/fuzz_image.c" "${img[@]}" "${common[@]}" -ltiff -lpng -ljpeg -lz -lpthread -lm || fail=1
@@ -45,6 +48,8 @@ run() { # run NAME CORPUS
   else echo "fuzz $1: ${execs:-?} inputs in ${secs} s, no crash"; fi
 }
 run record seed-record
+mkdir -p "$W/seed-shard"; printf '\x0c\x2f\x00\x00\xfe' >"$W/seed-shard/a"
+run shard seed-shard
 run json seed-text
 [ -f "$M3AE_VOCAB/vocab.json" ] && run tokenizer seed-text
 run image seed-image

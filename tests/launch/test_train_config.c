@@ -46,6 +46,23 @@ int main(void) {
     T_CHECK(m3ae_train_config_load(&c, path, &err) != 0 && strstr(err.msg, ":2:") && strstr(err.msg, "bogus_key"),
             "file:line in '%s'", err.msg);
 
+    /* a folder, an empty file and a binary file are errors naming the file, never the defaults */
+    T_CHECK(m3ae_train_config_load(&c, "/tmp", &err) != 0 && strstr(err.msg, "/tmp") && strstr(err.msg, "folder"),
+            "folder: %s", err.msg);
+    f = fopen(path, "w");
+    fclose(f);
+    T_CHECK(m3ae_train_config_load(&c, path, &err) != 0 && strstr(err.msg, path) && strstr(err.msg, "empty"),
+            "empty file: %s", err.msg);
+    f = fopen(path, "w");
+    fputs("# nothing but a comment\n\n", f);
+    fclose(f);
+    T_CHECK(m3ae_train_config_load(&c, path, &err) != 0 && strstr(err.msg, "empty"), "comments only: %s", err.msg);
+    f = fopen(path, "wb");
+    fwrite("\0\0\0\0\x89PNG\r\n", 1, 10, f);
+    fclose(f);
+    T_CHECK(m3ae_train_config_load(&c, path, &err) != 0 && strstr(err.msg, path) && strstr(err.msg, "binary"),
+            "binary file: %s", err.msg);
+
     /* written text reads back to the same configuration */
     m3ae_train_config_defaults(&c);
     m3ae_train_config_override(&c, "preset=tiny", &err);
