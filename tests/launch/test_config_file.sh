@@ -2,16 +2,8 @@
 # `m3ae pretrain --config` naming a folder, an empty file, a file of only comments or a binary file
 # stops with exit 2 and a message naming the file and what is wrong (it once trained the defaults);
 # a valid file is still read (the run goes on to the data, here a missing folder: exit 3).
-set -u
-fail=0
-check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
-m3ae="$M3AE_BIN"
-src=${M3AE_SOURCE_DIR:?}
-vocab=${M3AE_DATA:-$src/../shared/data}/vocab/roberta-base
-if [ ! -f "$vocab/vocab.json" ]; then
-  [ -n "${CI:-}" ] && { echo "FAIL: the RoBERTa vocabulary is missing at $vocab"; exit 1; }
-  echo "SKIPPED: the RoBERTa vocabulary is missing at $vocab"; exit 77
-fi
+source "$(dirname "$0")/../pretrain/common.sh" # M3AE, SRC, VOCAB, check, fail (skips without the vocabulary)
+m3ae=$M3AE src=$SRC vocab=$VOCAB
 W=$(mktemp -d /tmp/m3ae-config-XXXXXX); trap 'rm -rf "$W"' EXIT
 mkdir "$W/folder.cfg"
 : >"$W/empty.cfg"

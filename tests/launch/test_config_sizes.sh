@@ -2,16 +2,8 @@
 # Sizes are checked before allocation: absurd batch or image sizes stop `m3ae pretrain` at once with
 # exit 2, the key named and the memory it would need (batch_size=1e9 once crashed in the loader's
 # allocation); the usual configurations still pass validation (they go on to the data: exit 3 here).
-set -u
-fail=0
-check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
-m3ae="$M3AE_BIN"
-src=${M3AE_SOURCE_DIR:?}
-vocab=${M3AE_DATA:-$src/../shared/data}/vocab/roberta-base
-if [ ! -f "$vocab/vocab.json" ]; then
-  [ -n "${CI:-}" ] && { echo "FAIL: the RoBERTa vocabulary is missing at $vocab"; exit 1; }
-  echo "SKIPPED: the RoBERTa vocabulary is missing at $vocab"; exit 77
-fi
+source "$(dirname "$0")/../pretrain/common.sh" # M3AE, SRC, VOCAB, check, fail (skips without the vocabulary)
+m3ae=$M3AE src=$SRC vocab=$VOCAB
 W=$(mktemp -d /tmp/m3ae-sizes-XXXXXX); trap 'rm -rf "$W"' EXIT
 tiny=$src/experiments/configs/pretrain_tiny.cfg
 expect() { # expect CODE PATTERN ARGS...: the command exits CODE within 20 s, stderr matches PATTERN
