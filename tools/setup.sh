@@ -3,7 +3,8 @@
 #   tools/setup.sh            build and run: compilers, CMake, MPI, HDF5, LMDB, libtiff/png/jpeg,
 #                             OpenBLAS, utf8proc
 #   tools/setup.sh --test     also what the test suite uses (Debian's python3-numpy/h5py/pil, clang
-#                             for the fuzz targets, Slurm + munge for the single-node cluster tests)
+#                             for the fuzz targets, Slurm + munge for the single-node cluster tests,
+#                             iproute2 (ip netns, tc) for the simulated multi-node cluster)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools
@@ -11,7 +12,7 @@ pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hd
 extra=()
 for arg in "$@"; do
   case "$arg" in
-    --test) extra+=(python3 python3-numpy python3-h5py python3-pil clang libclang-rt-14-dev
+    --test) extra+=(python3 python3-numpy python3-h5py python3-pil clang libclang-rt-14-dev iproute2
                     slurmctld slurmd slurm-client munge) ;;
     -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "tools/setup.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
