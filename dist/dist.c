@@ -54,6 +54,10 @@ void m3ae_dist_sum_doubles(double *x, int n) {
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "sum of metrics (MPI_Allreduce)");
 }
 
+void m3ae_dist_max_doubles(double *x, int n) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "maximum over ranks (MPI_Allreduce)");
+}
+
 void m3ae_dist_allreduce_sum(float *x, size_t n) {
     /* MPI counts are int: large arenas go in pieces. */
     for (size_t off = 0; off < n;) {
