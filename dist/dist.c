@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "dist/mpi_check.h"
 
 static void abort_all(int code) {
     int up = 0, down = 0;
@@ -14,16 +15,7 @@ static void abort_all(int code) {
     if (up && !down) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
-#define MPI_CHECK(call, what)                                                                      \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        if (rc_ != MPI_SUCCESS) {                                                                  \
-            char msg_[MPI_MAX_ERROR_STRING];                                                       \
-            int len_ = 0;                                                                          \
-            MPI_Error_string(rc_, msg_, &len_);                                                    \
-            M3AE_FATAL(M3AE_EXIT_SYSTEM, "MPI %s failed on rank %d: %s", what, m3ae_log_rank(), msg_); \
-        }                                                                                          \
-    } while (0)
+#define MPI_CHECK M3AE_MPI_CHECK
 
 void m3ae_dist_init(m3ae_dist *d, int *argc, char ***argv) {
     int up = 0;
@@ -60,6 +52,10 @@ int m3ae_dist_any(int flag) {
 
 void m3ae_dist_sum_doubles(double *x, int n) {
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "sum of metrics (MPI_Allreduce)");
+}
+
+void m3ae_dist_max_doubles(double *x, int n) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "maximum over ranks (MPI_Allreduce)");
 }
 
 void m3ae_dist_allreduce_sum(float *x, size_t n) {

@@ -21,6 +21,8 @@ void m3ae_dist_finalize(m3ae_dist *d);
 int m3ae_dist_any(int flag);
 /* Sum of doubles over ranks, in place (small vectors: loss sums, counts). */
 void m3ae_dist_sum_doubles(double *x, int n);
+/* Maximum of doubles over ranks, in place (the slowest rank's times). */
+void m3ae_dist_max_doubles(double *x, int n);
 /* x (n floats) <- sum over ranks (in place). The oracle all-reduce; a later issue overlaps a ring. */
 void m3ae_dist_allreduce_sum(float *x, size_t n);
 /* Rank 0's buffer to every rank (parameter broadcast at start-up). */

@@ -10,6 +10,7 @@ typedef struct {
 } m3ae_bench;
 
 /* benchmarks: add prototypes below this line */
+int m3ae_bench_allreduce(int argc, char **argv);
 int m3ae_bench_loader(int argc, char **argv);
 int m3ae_bench_step(int argc, char **argv);
 int m3ae_bench_tokenizer(int argc, char **argv);

@@ -10,6 +10,8 @@ static const m3ae_bench benches[] = {
     {"tokenizer", "single-thread tokenizer throughput (MB/s) on the ROCO captions", m3ae_bench_tokenizer},
     {"step", "one M3AE pretraining step (3 passes, fwd+bwd): ms/step, samples/s, GFLOP/s", m3ae_bench_step},
     {"loader", "pretraining loader samples/s per thread (read, CRC, transform, tokens, masks)", m3ae_bench_loader},
+    {"allreduce", "gradient all-reduce under mpirun: ring, hier, MPI_Allreduce per size (time, algbw, busbw)",
+     m3ae_bench_allreduce},
     /* benchmarks: add new entries above this line */
     {NULL, NULL, NULL}};
 

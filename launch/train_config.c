@@ -52,6 +52,8 @@ static const train_key keys[] = {
     KS(device, "cpu|cuda"), /* the compute backend (model/backend.h) */
     KI(threads, 0, 1024, "compute threads per rank (0 = OpenMP default)"),
     KD(peak_tflops, 0, 1e6, "peak TFLOP/s of one device for MFU (0 = from the device table)"),
+    KS(allreduce, "auto|ring|hier|mpi"), /* gradient all-reduce: auto = hier when the job spans nodes, else ring */
+    KD(bucket_mb, 0.001, 4096, "gradient bucket size in MiB for the all-reduce overlapped with backward"),
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 
@@ -79,6 +81,8 @@ void m3ae_train_config_defaults(m3ae_train_config *c) {
     c->val_batches = 10;
     c->ckpt_every = 1000;
     c->keep_last = 3;
+    snprintf(c->allreduce, sizeof c->allreduce, "auto");
+    c->bucket_mb = 25;
 }
 
 static const train_key *find(const char *name) {

@@ -35,6 +35,9 @@ typedef struct {
     char device[16]; /* compute backend: cpu | cuda (model/backend.h) */
     int64_t threads; /* compute threads per rank (0: OpenMP default) */
     double peak_tflops; /* for MFU; 0: from the device table */
+    /* gradient all-reduce (dist/ring.h, dist/buckets.h) */
+    char allreduce[8]; /* auto | ring | hier | mpi */
+    double bucket_mb;  /* gradient bucket size in MiB (the first bucket is smaller) */
 } m3ae_train_config;
 
 /* Defaults (the `small` model with the official optimizer); vocab_dir is the default vocabulary. */

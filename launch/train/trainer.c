@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/sys.h"
 #include "dist/dist.h"
+#include "dist/ring.h"
 #include "launch/signals.h"
 #include "model/optimizer.h"
 
@@ -31,6 +32,7 @@ typedef struct {
     const void **leased; /* (accum) the step's micro-batches */
     m3ae_metric_set val_set; /* validation accumulators */
     unsigned char *ready;    /* (registry entries) reported by the gradient-ready hook this step */
+    m3ae_ring *ring;         /* the gradient all-reduce (allreduce key); NULL with one rank */
     FILE *metrics;
 } run;
 
@@ -78,6 +80,25 @@ static void check_all_ready(run *r) {
                    "hook missed it)", r->reg->p[k].name);
         r->ready[k] = 0;
     }
+}
+
+/* The gradient all-reduce of the allreduce key (a collective: every rank calls it); none with one
+ * rank. ring and hier add in host memory: a device backend's gradients go through MPI_Allreduce
+ * (which then needs a CUDA-aware MPI). */
+static m3ae_ring *open_allreduce(run *r, m3ae_backend *be) {
+    if (r->world == 1) return NULL;
+    m3ae_ar_algo algo = M3AE_AR_AUTO;
+    M3AE_CHECK(m3ae_ar_algo_parse(r->cfg->allreduce, &algo) == 0, M3AE_EXIT_USAGE,
+               "configuration key 'allreduce': '%s' is not one of auto|ring|hier|mpi", r->cfg->allreduce);
+    if (!be->ops->is_host(be) && algo != M3AE_AR_MPI) {
+        m3ae_info("allreduce = %s adds in host memory; the %s backend's gradients use MPI_Allreduce", r->cfg->allreduce,
+                  be->name);
+        algo = M3AE_AR_MPI;
+    }
+    m3ae_ring *g = m3ae_ring_create(algo);
+    m3ae_info("gradient all-reduce: %s (allreduce = %s) over %d ranks on %d node(s)",
+              m3ae_ar_algo_name(m3ae_ring_algo(g)), r->cfg->allreduce, m3ae_ring_world(g), m3ae_ring_nodes(g));
+    return g;
 }
 
 /* ------------------------------------------------------------------ data */
@@ -274,7 +295,7 @@ static int train(run *r, int64_t start) {
             t->release(r->train, r->leased[k]);
         }
         check_all_ready(r);
-        if (r->world > 1) m3ae_dist_allreduce_sum(grads, r->reg->arena_floats);
+        if (r->ring) m3ae_ring_allreduce(r->ring, grads, r->reg->arena_floats, 0); /* the sum: denominators are global */
         double gnorm = m3ae_adamw_step(m3ae_model_backend(r->model), &r->opt, r->reg, params, grads, r->exp_avg,
                                        r->exp_avg_sq, step);
         m3ae_metric_set_reduce_ranks(&stepm);
@@ -385,6 +406,7 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
     r.ready = m3ae_alloc((size_t)r.reg->n, "the gradient-ready marks");
     memset(r.ready, 0, (size_t)r.reg->n);
     m3ae_model_set_grad_hook(r.model, grad_ready, &r);
+    r.ring = open_allreduce(&r, be);
     m3ae_model_init_params(r.model, (uint64_t)cfg->seed);
     m3ae_model_set_train(r.model, 1, (uint64_t)cfg->seed);
     /* AdamW moments in backend memory (the CPU backend's is host memory, which restore reads into) */
@@ -411,6 +433,7 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
     code = train(&r, start);
 
 out:
+    m3ae_ring_destroy(r.ring);
     if (r.metrics) fclose(r.metrics);
     m3ae_free(r.leased);
     m3ae_free(r.ready);
