@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """The alpha-beta cost model of the gradient all-reduce (experiments/scaling/README.md spells it out).
 
-1. Fits alpha (latency per message) and beta (seconds per byte) of a link from ping-pong rows
-   (tests/mpi/mpi_pingpong --json: one-way time = alpha + beta * bytes), once for the links between
+1. Fits alpha (latency per message) and beta (seconds per byte) of a link from exchange rows
+   (tests/mpi/mpi_pingpong --exchange --json: both ends send N bytes at once, as every rank does
+   in a ring step; time = alpha + beta * N), once for the links between
    the simulated nodes and once for shared memory inside a node.
 2. Predicts the flat ring and the hierarchical all-reduce on the simulated cluster with those
    parameters and compares them with `m3ae bench allreduce --json` rows measured there.
@@ -11,7 +12,7 @@
    the all-reduce with backward.
 
   cost_model.py --inter PINGPONG.json [--intra PINGPONG.json] [--allreduce BENCH.json]
-                [--nodes 2 --per-node 2] [--stat best|mean] [--out cost_model.md]
+                [--nodes 2 --per-node 2] [--stat median|best|mean] [--out cost_model.md]
 Writes markdown tables (stdout or --out); every number says whether it is measured, fitted or
 projected. Needs numpy (Debian's /usr/bin/python3 has it).
 """
@@ -46,8 +47,8 @@ def fit_alpha_beta(rows, stat):
     """Least squares of one-way time = alpha + beta * bytes, each row weighted by 1/time so that
     small (latency) and large (bandwidth) messages count alike: relative errors are minimised."""
     n = np.array([r["bytes"] for r in rows], dtype=float)
-    if stat == "best":
-        t = np.array([r["best_rtt_us"] / 2 for r in rows], dtype=float) * 1e-6
+    if stat in ("best", "median"):
+        t = np.array([r[stat + "_rtt_us"] / 2 for r in rows], dtype=float) * 1e-6
     else:
         t = np.array([r["oneway_us"] for r in rows], dtype=float) * 1e-6
     a = np.stack([np.ones_like(n), n], axis=1) / t[:, None]
@@ -123,13 +124,13 @@ def fmt_t(s):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--inter", required=True, help="mpi_pingpong --json rows between two nodes")
-    ap.add_argument("--intra", help="mpi_pingpong --json rows inside one node")
+    ap.add_argument("--inter", required=True, help="mpi_pingpong --exchange --json rows between two nodes")
+    ap.add_argument("--intra", help="mpi_pingpong --exchange --json rows inside one node")
     ap.add_argument("--allreduce", help="m3ae bench allreduce --json rows measured on the cluster")
     ap.add_argument("--nodes", type=int, default=2)
     ap.add_argument("--per-node", type=int, default=2)
-    ap.add_argument("--stat", choices=["best", "mean"], default="best",
-                    help="fit the best or the mean round trip (match what the bench reports)")
+    ap.add_argument("--stat", choices=["median", "best", "mean"], default="median",
+                    help="which round trip to fit (m3ae bench allreduce reports medians)")
     ap.add_argument("--min-check-bytes", type=int, default=64 << 10,
                     help="sizes below this are listed but not counted in the 25 %% verdict")
     ap.add_argument("--out", help="write the markdown here (default stdout)")
@@ -145,7 +146,8 @@ def main():
     w("# The all-reduce cost model: fitted, checked, projected\n")
     w("Written by `experiments/scaling/cost_model.py`. **Measured** = timed on this machine; **fitted** "
       "= least squares on measured rows; **projected** = the model with the stated assumptions.\n")
-    w("## 1. Link parameters (fitted from ping-pong, %s round trip / 2)\n" % a.stat)
+    w("## 1. Link parameters (fitted from measured exchanges: both ends send at once, as in a ring "
+      "step; %s time)\n" % a.stat)
     w("| link | alpha (latency) | beta (inverse bandwidth) | 1/beta | worst row error of the fit |")
     w("|---|---:|---:|---:|---:|")
     w("| between simulated nodes (tap + switch, TCP) | %s | %.3g s/B | %.3g GB/s | %.0f %% |" % (fmt_t(ax), bx, 1e-9 / bx, 100 * ex))

@@ -3,13 +3,15 @@
 # and 2 simulated nodes x 2 ranks (netns_cluster.sh), on phantom data, plus `m3ae bench allreduce`
 # at each layout, written as a markdown table.
 #   experiments/scaling/run.sh [--preset tiny|small] [--steps N] [--micro B] [--strong-batch G]
-#                              [--link RATE,DELAY] [--no-cluster] [--comm-only] [--out DIR]
+#                              [--link RATE,DELAY] [--no-cluster] [--cluster-only] [--comm-only]
+#                              [--out DIR]
 #   --preset     model size (default tiny: minutes on 2 cores; small is the README demo model)
 #   --steps      training steps per run (default 30; the first logged interval is dropped as warm-up)
 #   --micro      weak scaling: the micro-batch per rank (default 8), global batch = ranks x micro
 #   --strong-batch  strong scaling: the global batch (default 16), micro-batch = batch / ranks
 #   --link       the simulated cluster's links (default 1gbit,0.5ms; see netns_cluster.sh)
 #   --no-cluster skip the namespace cluster (it needs root)
+#   --cluster-only  only the namespace cluster (no 1, 2, 4-rank layouts on this node)
 #   --comm-only  only the communication measurements (bench allreduce, and on the cluster the
 #                ping-pongs) and the cost model; no pretraining
 #   --out        results folder (default experiments/scaling/results); writes scaling.md, the runs'
@@ -25,7 +27,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 m3ae=${M3AE_BIN:-$root/build/m3ae}
 data_root=${M3AE_DATA:-$root/../shared/data}
-preset=tiny steps=30 micro=8 strong=16 link=1gbit,0.5ms cluster=1 comm_only=0 out=$here/results
+preset=tiny steps=30 micro=8 strong=16 link=1gbit,0.5ms cluster=1 comm_only=0 only_cluster=0 out=$here/results
 pingpong=${M3AE_PINGPONG:-$(dirname "$m3ae")/tests/mpi/mpi_pingpong}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -37,6 +39,7 @@ while [ $# -gt 0 ]; do
     --link) link=$2; shift 2 ;;
     --no-cluster) cluster=0; shift ;;
     --comm-only) comm_only=1; shift ;;
+    --cluster-only) only_cluster=1; shift ;;
     --out) out=$2; shift 2 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -75,10 +78,11 @@ layout() {
       >"$out/allreduce_$name.txt" 2>&1 || echo "run.sh: [$name] bench allreduce failed (see $out/allreduce_$name.txt)" >&2
   fi
   if [ "$nodes" -gt 1 ] && [ -x "$pingpong" ]; then
-    echo "run.sh: [$name] ping-pong between the nodes (rank 0 - rank $((ranks / nodes))) and inside node 0"
-    "${launch[@]}" -np "$ranks" "$pingpong" --peer $((ranks / nodes)) --min 8 --max 16M --json "$out/pingpong_inter.json" \
+    # --exchange: both ends send at once, as in a ring step (the link carries data both ways)
+    echo "run.sh: [$name] exchanges between the nodes (rank 0 - rank $((ranks / nodes))) and inside node 0"
+    "${launch[@]}" -np "$ranks" "$pingpong" --exchange --peer $((ranks / nodes)) --min 8 --max 16M --json "$out/pingpong_inter.json" \
       >"$out/pingpong_inter.txt" 2>&1 || echo "run.sh: [$name] ping-pong failed (see $out/pingpong_inter.txt)" >&2
-    "${launch[@]}" -np "$ranks" "$pingpong" --peer 1 --min 8 --max 16M --json "$out/pingpong_intra.json" \
+    "${launch[@]}" -np "$ranks" "$pingpong" --exchange --peer 1 --min 8 --max 16M --json "$out/pingpong_intra.json" \
       >"$out/pingpong_intra.txt" 2>&1 || echo "run.sh: [$name] ping-pong failed (see $out/pingpong_intra.txt)" >&2
   fi
   [ "$comm_only" -eq 1 ] && return 0
@@ -96,9 +100,11 @@ layout() {
   done
 }
 
-layout r1 1 1 "${local_mpirun[@]}"
-layout r2 2 1 "${local_mpirun[@]}"
-layout r4 4 1 "${local_mpirun[@]}"
+if [ $only_cluster -eq 0 ]; then
+  layout r1 1 1 "${local_mpirun[@]}"
+  layout r2 2 1 "${local_mpirun[@]}"
+  layout r4 4 1 "${local_mpirun[@]}"
+fi
 if [ $cluster -eq 1 ]; then
   # The cluster runs this same function inside `netns_cluster.sh run`, with its mpirun.
   export -f layout
@@ -116,7 +122,7 @@ if [ -s "$out/pingpong_inter.json" ]; then
 fi
 [ "$comm_only" -eq 1 ] && exit 0
 [ -s "$W/runs.txt" ] || { echo "run.sh: no run finished" >&2; exit 1; }
-/usr/bin/python3 - "$W/runs.txt" "$out" "$preset" "$steps" "$link" "$(nproc)" >"$out/scaling.md" <<'PY' || exit 1
+/usr/bin/python3 - "$W/runs.txt" "$out" "$preset" "$steps" "$link" "$(nproc --all)" >"$out/scaling.md" <<'PY' || exit 1
 import json, os, statistics, sys
 runs_txt, out, preset, steps, link, cores = sys.argv[1:]
 
