@@ -25,7 +25,7 @@
 #   --nodes N           number of nodes, 2 to 4 (default 2)
 #   --slots S           MPI slots (ranks) per node (default 2)
 #   --link PRESET       RATE,DELAY per link: 1gbit,0.5ms (default) | 10gbit,50us | none (no shaping)
-#                       or any tc rate and netem delay, e.g. 2gbit,1ms
+#                       or any tc rate (kbit, mbit, gbit) and delay (us, ms), e.g. 2gbit,1ms
 #   --mtu M             the links' MTU (default 65000: the switch forwards every frame in user
 #                       space, and large frames keep its CPU cost per byte low; 9000 is the
 #                       jumbo frame of cluster Ethernet, at about 7x the switch's CPU per byte)
@@ -47,7 +47,7 @@ set -uo pipefail
 
 self=$(readlink -f "$0")
 usage() { sed -n '2,/^set -uo/p' "$self" | sed '$d' | sed 's/^# \{0,1\}//'; }
-die() { echo "netns_cluster: $*" >&2; exit "${2:-1}"; }
+die() { echo "netns_cluster: $1" >&2; exit "${2:-1}"; }
 
 nodes=2 slots=2 mtu=65000 link="1gbit,0.5ms" prefix="m3ae-$$" subnet=10.177.0
 IFACE=m3ae0   # the same name inside every node, so one btl_tcp_if_include covers all of them

@@ -3,8 +3,9 @@
 #   - dist/'s node split sees 2 nodes of 2 ranks (test_node_split), and MPI programs pass across
 #     them (test_mpi_allreduce, and the payload checks of mpi_pingpong);
 #   - the link shaping is in effect: a small-message round trip between the nodes takes about
-#     2 x delay, a 4 MiB message moves at about the rate (200mbit,0.5ms: a rate well below what the
-#     user-space switch forwards on a loaded 2-core machine, ~1.5 Gbit/s, so the shaping binds);
+#     2 x delay, a 4 MiB message moves no faster than the rate and not 5x slower (200mbit,0.5ms:
+#     well below the ~1.5 Gbit/s the user-space switch forwards on a loaded 2-core machine, so the
+#     shaping binds);
 #   - nothing is left behind: no namespace, link or process of the cluster remains after a run that
 #     passes, after one that fails on purpose, and after SIGINT in the middle of a run.
 #   test_netns_cluster.sh BUILD_TESTS_MPI_DIR
@@ -51,7 +52,7 @@ if [ -s "$W/lat.json" ] && [ -s "$W/bw.json" ]; then
   gbit=$(sed -E 's/.*"best_rtt_us": ([0-9.]+).*/\1/' "$W/bw.json" | awk '{ printf "%.3f", 4194304 * 8 / ($1 / 2 * 1e3) }')
   echo "measured across the nodes: round trip $rtt us (2 x delay = 1000 us), 4 MiB at $gbit Gbit/s (rate 0.2)"
   awk -v r="$rtt" 'BEGIN { exit !(r >= 900 && r <= 5000) }' || bad "round trip $rtt us is not about 2 x 0.5 ms: the delay is not in effect"
-  awk -v g="$gbit" 'BEGIN { exit !(g <= 0.22 && g >= 0.1) }' || bad "4 MiB moved at $gbit Gbit/s: not about the 0.2 Gbit/s of the link"
+  awk -v g="$gbit" 'BEGIN { exit !(g <= 0.22 && g >= 0.04) }' || bad "4 MiB moved at $gbit Gbit/s: not about the 0.2 Gbit/s of the link"
 else
   bad "the ping-pong wrote no measurements"
 fi
