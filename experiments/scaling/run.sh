@@ -53,7 +53,7 @@ case "$preset" in tiny) cfg=$root/experiments/configs/pretrain_tiny.cfg size=40 
 if [ $cluster -eq 1 ] && ! ip netns list >/dev/null 2>&1; then
   echo "run.sh: ip netns not permitted here: skipping the namespace cluster" >&2; cluster=0
 fi
-mkdir -p "$out" || exit 5
+mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 5   # absolute: the ranks on the cluster nodes write there
 W=$(mktemp -d /tmp/m3ae-scaling-XXXXXX)
 trap 'rm -rf "$W"' EXIT
 export OMPI_MCA_mpi_yield_when_idle=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
