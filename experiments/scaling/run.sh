@@ -13,10 +13,10 @@
 #   --no-cluster skip the namespace cluster (it needs root)
 #   --cluster-only  only the namespace cluster (no 1, 2, 4-rank layouts on this node)
 #   --comm-only  only the communication measurements (bench allreduce, and on the cluster the
-#                ping-pongs) and the cost model; no pretraining
+#                link exchanges) and the cost model; no pretraining
 #   --out        results folder (default experiments/scaling/results); writes scaling.md, the runs'
-#                logs and metrics, allreduce_<layout>.json, pingpong_{inter,intra}.json (measured
-#                on the cluster) and cost_model.md (experiments/scaling/cost_model.py on those)
+#                logs and metrics, allreduce_<layout>.json, pingpong_{inter,intra}.json (exchanges
+#                measured on the cluster) and cost_model.md (experiments/scaling/cost_model.py on those)
 # Columns: samples/s is the mean of the logged training intervals after the first; efficiency is
 # samples/s / (ranks x samples/s at 1 rank) for the same kind of scaling; busbw is the ring's (else
 # MPI_Allreduce's) bus bandwidth from `m3ae bench allreduce` at the size nearest the gradient
