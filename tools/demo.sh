@@ -10,7 +10,7 @@
 # Run it again to continue (a finished run says so); `rm -rf runs/demo` starts over.
 # Options: RANKS=N (default 2), STEPS=N (default from the config), RUN=DIR (default runs/demo).
 set -uo pipefail
-case "${1:-}" in -h|--help) sed -n '2,12p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,11p' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 bash tools/setup.sh --demo || exit 5
 bash tools/build.sh || exit 1
