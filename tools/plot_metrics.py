@@ -16,11 +16,6 @@ import math
 import os
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on a compute node or in CI
-import matplotlib.pyplot as plt  # noqa: E402 (after use())
-
 # one colour per objective, the same for its training line and its validation markers
 OBJECTIVES = [("loss", "total", "black"), ("mlm", "MLM", "tab:blue"), ("mim", "MIM", "tab:red"),
               ("itm", "ITM", "tab:green")]
@@ -85,6 +80,14 @@ def read_config(run_dir):
 
 
 def draw(train, val, cfg, out, title, dpi):
+    # imported here, not at the top: --help and the input errors answer without matplotlib's import
+    try:
+        import matplotlib
+    except ImportError:
+        sys.exit("plot_metrics: matplotlib is not installed; run tools/setup.sh --demo (Debian's python3-matplotlib)")
+    matplotlib.use("Agg")  # files only: no display on a compute node or in CI
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharex=True, constrained_layout=True)
     (ax_loss, ax_acc), (ax_lr, ax_speed) = axes
 
