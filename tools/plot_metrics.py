@@ -52,17 +52,13 @@ def series(rows, key, scale=1.0):
 
 
 def plot_pair(ax, train, val, key, label, color):
-    """Draws the training line of `key` and the validation markers of val_<key>; returns how many."""
-    n = 0
+    """Draws the training line of `key` and the validation markers of val_<key> (where present)."""
     xs, ys = series(train, key)
     if xs:
         ax.plot(xs, ys, color=color, lw=1.4, label=f"{label} (train)")
-        n += 1
     xs, ys = series(val, "val_" + key)
     if xs:
         ax.plot(xs, ys, color=color, ls="--", marker="o", ms=5, lw=1, label=f"{label} (validation)")
-        n += 1
-    return n
 
 
 def read_config(run_dir):
