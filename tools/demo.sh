@@ -1,6 +1,7 @@
 #!/bin/bash
 # The README's main command: a short pretraining run that shows M3AE learning on a 2-core machine.
-#  1. installs the Debian packages that are missing and builds m3ae in build/,
+#  1. installs the Debian packages that are missing (with python3-matplotlib for the plot) and builds
+#     m3ae in build/,
 #  2. draws the phantom corpus (synthetic CT/MRI scans with 0-2 lesions and captions that state
 #     them: 4,000 for training, 256 for validation) and converts it with `m3ae prep`,
 #  3. pretrains the `small` model from scratch (experiments/configs/pretrain_small.cfg) on 2 MPI
@@ -9,8 +10,9 @@
 # Run it again to continue (a finished run says so); `rm -rf runs/demo` starts over.
 # Options: RANKS=N (default 2), STEPS=N (default from the config), RUN=DIR (default runs/demo).
 set -uo pipefail
+case "${1:-}" in -h|--help) sed -n '2,11p' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/.."
-bash tools/setup.sh || exit 5
+bash tools/setup.sh --demo || exit 5
 bash tools/build.sh || exit 1
 m3ae=./build/m3ae
 run=${RUN:-runs/demo}
@@ -39,9 +41,5 @@ OMPI_MCA_mpi_yield_when_idle=1 "${mpi[@]}" $m3ae pretrain --config experiments/c
   --data runs/phantom-train --val-data runs/phantom-val --out "$run" vocab="$vocab" "${extra[@]}" || exit $?
 
 echo "== curves"
-if /usr/bin/python3 -c "import PIL" 2>/dev/null; then
-  /usr/bin/python3 tools/plot_metrics.py "$run" --out "$run/curves.png" && echo "demo: curves in $run/curves.png"
-else
-  echo "demo: python3-pil is not installed; skipping the plot (apt-get install python3-pil)"
-fi
+/usr/bin/python3 tools/plot_metrics.py "$run" --out "$run/curves.png" || exit $?
 echo "demo: checkpoints in $run/checkpoints (m3ae ckpt inspect $run/checkpoints/\$(cat $run/checkpoints/latest))"
