@@ -45,6 +45,6 @@ int m3ae_loader_set_state(m3ae_loader *l, uint64_t epoch, uint64_t position, m3a
 
 uint64_t m3ae_loader_num_samples(const m3ae_loader *l);         /* in the dataset */
 uint64_t m3ae_loader_samples_per_rank(const m3ae_loader *l);    /* per epoch: floor(n / W) */
-uint64_t m3ae_loader_batches_per_epoch(const m3ae_loader *l);   /* floor(samples_per_rank / B) */
+uint64_t m3ae_loader_batches_per_epoch(const m3ae_loader *l);   /* floor(n / (W * B)): one micro-batch a step */
 
 #endif

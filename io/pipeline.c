@@ -28,7 +28,8 @@ struct m3ae_pipeline {
     m3ae_shard **shards;
     uint64_t *shard_rec_start;  /* (n_shards+1) first global record of each shard */
     uint64_t *rec_sample_start; /* (n_records+1) first global sample of each record */
-    uint64_t n_records, n_samples, per_rank, batches;
+    uint64_t n_records, n_samples, per_rank, steps, batches; /* steps: of the global batch */
+    uint64_t accum; /* micro-batches per rank and step (>= 1) */
 
     /* order */
     uint32_t *perm;
@@ -250,13 +251,17 @@ static int open_dataset(m3ae_pipeline *l, m3ae_error *err) {
         l->n_records = rec;
         l->n_samples = smp;
         l->per_rank = smp / (uint64_t)c->world;
-        l->batches = l->per_rank / (uint64_t)c->batch_size;
+        /* the epoch by the global batch, never rounded per rank: the same steps at every world size */
+        l->steps = smp / ((uint64_t)c->world * (uint64_t)c->batch_size * l->accum);
+        l->batches = l->steps * l->accum;
         if (smp > UINT32_MAX) {
             m3ae_error_set(err, "'%s' holds %" PRIu64 " samples; the loader supports up to 2^32-1", c->data_dir, smp);
             ok = 0;
         } else if (l->batches == 0) {
-            m3ae_error_set(err, "'%s' holds %" PRIu64 " samples: fewer than one batch of %d for each of %d ranks; "
-                                "lower the batch size or convert more data", c->data_dir, smp, c->batch_size, c->world);
+            m3ae_error_set(err, "'%s' holds %" PRIu64 " samples: fewer than one global batch of %" PRIu64 " (%d ranks x "
+                                "%d x %" PRIu64 " micro-batches); lower the batch size or convert more data", c->data_dir,
+                           smp, (uint64_t)c->world * (uint64_t)c->batch_size * l->accum, c->world, c->batch_size,
+                           l->accum);
             ok = 0;
         }
     }
@@ -270,13 +275,14 @@ static int open_dataset(m3ae_pipeline *l, m3ae_error *err) {
 
 m3ae_pipeline *m3ae_pipeline_open(const m3ae_pipeline_config *cfg, const m3ae_sampler *sampler, m3ae_error *err) {
     const m3ae_pipeline_config *c = cfg;
-    if (!c->data_dir || c->batch_size < 1 || c->world < 1 || c->rank < 0 || c->rank >= c->world || c->threads < 1 ||
+    if (!c->data_dir || c->batch_size < 1 || c->accum < 0 || c->world < 1 || c->rank < 0 || c->rank >= c->world || c->threads < 1 ||
         c->leases < 1 || !sampler->batch_alloc || !sampler->build)
         return m3ae_error_set(err, "bad pipeline configuration (batch %d, rank %d of %d, threads %d, leases %d)",
                               c->batch_size, c->rank, c->world, c->threads, c->leases), NULL;
     m3ae_pipeline *l = calloc(1, sizeof *l);
     if (!l) return m3ae_error_set(err, "out of memory"), NULL;
     l->cfg = *cfg;
+    l->accum = c->accum > 1 ? (uint64_t)c->accum : 1;
     l->sampler = *sampler;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->work_cv, NULL);
@@ -382,18 +388,20 @@ int m3ae_pipeline_set_state(m3ae_pipeline *l, uint64_t epoch, uint64_t position,
         wait_job(l, NULL);
         l->slots[l->inflight_slot].state = SLOT_FREE;
     }
-    uint64_t j = position / (uint64_t)l->cfg.world;
-    j -= j % (uint64_t)l->cfg.batch_size;
-    if (j / (uint64_t)l->cfg.batch_size >= l->batches)
+    /* round down to a step boundary of this run's global batch (a multiple of G for any world size
+     * when the global batch is unchanged) */
+    const uint64_t G = (uint64_t)l->cfg.world * (uint64_t)l->cfg.batch_size * l->accum;
+    uint64_t step = position / G;
+    if (step >= l->steps)
         return m3ae_error_set(err, "loader state (epoch %" PRIu64 ", position %" PRIu64 ") is past the end of an epoch "
-                                   "(%" PRIu64 " batches of %d for each of %d ranks); the checkpoint belongs to another "
-                                   "dataset or batch size", epoch, position, l->batches, l->cfg.batch_size,
-                              l->cfg.world);
+                                   "(%" PRIu64 " steps of a global batch of %" PRIu64 "); the checkpoint belongs to "
+                                   "another dataset or batch size", epoch, position, l->steps, G);
     l->epoch = epoch;
-    l->cursor = j;
+    l->cursor = step * G / (uint64_t)l->cfg.world;
     return 0;
 }
 
 uint64_t m3ae_pipeline_num_samples(const m3ae_pipeline *l) { return l->n_samples; }
 uint64_t m3ae_pipeline_samples_per_rank(const m3ae_pipeline *l) { return l->per_rank; }
+uint64_t m3ae_pipeline_steps_per_epoch(const m3ae_pipeline *l) { return l->steps; }
 uint64_t m3ae_pipeline_batches_per_epoch(const m3ae_pipeline *l) { return l->batches; }
