@@ -11,6 +11,7 @@
 #include "common/arena.h"
 #include "common/rng.h"
 #include "io/manifest.h"
+#include "io/shard_cache.h"
 
 enum { SLOT_FREE = 0, SLOT_FILLING, SLOT_LEASED };
 
@@ -26,6 +27,7 @@ struct m3ae_pipeline {
     m3ae_sampler sampler;
     int n_shards;
     m3ae_shard **shards;
+    m3ae_shard_cache *cache; /* which shards are open (all, unless file descriptors are short) */
     uint64_t *shard_rec_start;  /* (n_shards+1) first global record of each shard */
     uint64_t *rec_sample_start; /* (n_records+1) first global sample of each record */
     uint64_t n_records, n_samples, per_rank, steps, batches; /* steps: of the global batch */
@@ -59,6 +61,7 @@ struct m3ae_pipeline {
 struct m3ae_pipeline_worker {
     m3ae_pipeline *p;
     m3ae_shard_reader **readers; /* per shard, lazily */
+    int held;                    /* bounded cache: the one shard this thread holds a reader on, or -1 */
     void *scratch;
 };
 
@@ -100,8 +103,21 @@ int m3ae_pipeline_read(m3ae_pipeline_worker *w, uint64_t sample, m3ae_record_vie
     uint64_t sh = upper_bound(l->shard_rec_start, (uint64_t)l->n_shards, rec);
     while (sh + 1 < (uint64_t)l->n_shards && l->shard_rec_start[sh + 1] <= rec) sh++;
     if (!w->readers[sh]) {
+        /* all shards open: readers stay for the run; otherwise a thread holds one shard at a time,
+         * so that the cache can close the others */
+        if (w->held >= 0) {
+            m3ae_shard_reader_end(w->readers[w->held]);
+            w->readers[w->held] = NULL;
+            m3ae_shard_cache_release(l->cache, w->held);
+            w->held = -1;
+        }
+        if (m3ae_shard_cache_acquire(l->cache, (int)sh, err)) return -1;
         w->readers[sh] = m3ae_shard_reader_begin(l->shards[sh], err);
-        if (!w->readers[sh]) return -1;
+        if (!w->readers[sh]) {
+            m3ae_shard_cache_release(l->cache, (int)sh);
+            return -1;
+        }
+        if (!m3ae_shard_cache_all_open(l->cache)) w->held = (int)sh;
     }
     if (m3ae_shard_read(w->readers[sh], rec - l->shard_rec_start[sh], 1, v, err)) return -1;
     *caption = (uint32_t)(sample - l->rec_sample_start[rec]);
@@ -118,7 +134,7 @@ uint64_t m3ae_pipeline_worker_num_samples(const m3ae_pipeline_worker *w) { retur
 
 static void *worker(void *arg) {
     m3ae_pipeline *l = arg;
-    m3ae_pipeline_worker w = {.p = l, .readers = calloc((size_t)l->n_shards, sizeof(m3ae_shard_reader *))};
+    m3ae_pipeline_worker w = {.p = l, .readers = calloc((size_t)l->n_shards, sizeof(m3ae_shard_reader *)), .held = -1};
     if (l->sampler.scratch_bytes) w.scratch = malloc(l->sampler.scratch_bytes);
     int ok = w.readers && (w.scratch || !l->sampler.scratch_bytes);
     uint64_t seen = 0;
@@ -151,6 +167,7 @@ static void *worker(void *arg) {
     }
     if (w.readers)
         for (int s = 0; s < l->n_shards; s++) m3ae_shard_reader_end(w.readers[s]);
+    if (w.held >= 0) m3ae_shard_cache_release(l->cache, w.held);
     free(w.readers);
     free(w.scratch);
     return NULL;
@@ -221,15 +238,19 @@ static int open_dataset(m3ae_pipeline *l, m3ae_error *err) {
     l->rec_sample_start = malloc(sizeof(uint64_t) * (m.records + 1));
     int ok = l->shards && l->shard_rec_start && l->rec_sample_start;
     if (!ok) m3ae_error_set(err, "out of memory for the sample index of %" PRIu64 " records", m.records);
+    /* decided before the first shard is opened: more shards than file descriptors are opened one
+     * at a time here and lazily by the workers */
+    if (ok && !(l->cache = m3ae_shard_cache_create(l->shards, m.n_shards, c->data_dir, err))) ok = 0;
     uint64_t rec = 0, smp = 0;
     for (int s = 0; ok && s < m.n_shards; s++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", c->data_dir, m.shards[s].name);
-        l->shards[s] = m3ae_shard_open(path, m.shards[s].name, err);
-        if (!l->shards[s]) {
+        m3ae_shard *sh = m3ae_shard_open(path, m.shards[s].name, err);
+        if (!sh) {
             ok = 0;
             break;
         }
+        m3ae_shard_cache_add(l->cache, s, sh);
         const m3ae_shard_schema *sc = m3ae_shard_info(l->shards[s]);
         if (sc->records != m.shards[s].records || sc->samples != m.shards[s].samples ||
             sc->checksum != m.shards[s].checksum) {
@@ -330,6 +351,7 @@ void m3ae_pipeline_close(m3ae_pipeline *l) {
     }
     free(l->slots);
     for (int s = 0; l->shards && s < l->n_shards; s++) m3ae_shard_close(l->shards[s]);
+    m3ae_shard_cache_destroy(l->cache);
     free(l->shards);
     free(l->shard_rec_start);
     free(l->rec_sample_start);
