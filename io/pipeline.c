@@ -296,8 +296,8 @@ static int open_dataset(m3ae_pipeline *l, m3ae_error *err) {
 
 m3ae_pipeline *m3ae_pipeline_open(const m3ae_pipeline_config *cfg, const m3ae_sampler *sampler, m3ae_error *err) {
     const m3ae_pipeline_config *c = cfg;
-    if (!c->data_dir || c->batch_size < 1 || c->accum < 0 || c->world < 1 || c->rank < 0 || c->rank >= c->world || c->threads < 1 ||
-        c->leases < 1 || !sampler->batch_alloc || !sampler->build)
+    if (!c->data_dir || c->batch_size < 1 || c->accum < 0 || c->world < 1 || c->rank < 0 || c->rank >= c->world ||
+        c->threads < 1 || c->leases < 1 || !sampler->batch_alloc || !sampler->build)
         return m3ae_error_set(err, "bad pipeline configuration (batch %d, rank %d of %d, threads %d, leases %d)",
                               c->batch_size, c->rank, c->world, c->threads, c->leases), NULL;
     m3ae_pipeline *l = calloc(1, sizeof *l);
