@@ -40,11 +40,11 @@ void m3ae_loader_close(m3ae_loader *l);
 int m3ae_loader_next(m3ae_loader *l, const m3ae_loader_batch **batch, m3ae_error *err);
 /* State of the next batch to be returned. */
 void m3ae_loader_get_state(const m3ae_loader *l, uint64_t *epoch, uint64_t *position);
-/* Restores a state (position is rounded down to a batch boundary of this rank count). */
+/* Restores a state (position is rounded down to a batch boundary of the global batch W * B). */
 int m3ae_loader_set_state(m3ae_loader *l, uint64_t epoch, uint64_t position, m3ae_error *err);
 
 uint64_t m3ae_loader_num_samples(const m3ae_loader *l);         /* in the dataset */
 uint64_t m3ae_loader_samples_per_rank(const m3ae_loader *l);    /* per epoch: floor(n / W) */
-uint64_t m3ae_loader_batches_per_epoch(const m3ae_loader *l);   /* floor(samples_per_rank / B) */
+uint64_t m3ae_loader_batches_per_epoch(const m3ae_loader *l);   /* floor(n / (W * B)): one micro-batch a step */
 
 #endif

@@ -118,7 +118,13 @@ int m3ae_manifest_read(const char *dir, m3ae_manifest *m, m3ae_error *err) {
     if ((s = m3ae_json_str(m3ae_json_get(j, "input"), NULL))) snprintf(m->input, sizeof m->input, "%s", s);
     if ((s = m3ae_json_str(m3ae_json_get(j, "converter_version"), NULL)))
         snprintf(m->converter_version, sizeof m->converter_version, "%s", s);
-    m->store_size = (int)m3ae_json_num(m3ae_json_get(j, "store_size"));
+    /* checked before the conversion: a missing key (NaN) or a huge number is no int */
+    double store = m3ae_json_num(m3ae_json_get(j, "store_size"));
+    if (!(store >= 1 && store <= 1048576) || store != (double)(int)store) {
+        rc = m3ae_error_set(err, "'%s': store_size missing or not a size in pixels (1 .. 1048576)", path);
+        goto done;
+    }
+    m->store_size = (int)store;
     if (get_u64(j, "records", &m->records) || get_u64(j, "samples", &m->samples) ||
         get_u64(j, "rejected", &m->rejected)) {
         rc = m3ae_error_set(err, "'%s': records, samples or rejected missing or not a count", path);

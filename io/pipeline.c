@@ -11,6 +11,7 @@
 #include "common/arena.h"
 #include "common/rng.h"
 #include "io/manifest.h"
+#include "io/shard_cache.h"
 
 enum { SLOT_FREE = 0, SLOT_FILLING, SLOT_LEASED };
 
@@ -26,9 +27,11 @@ struct m3ae_pipeline {
     m3ae_sampler sampler;
     int n_shards;
     m3ae_shard **shards;
+    m3ae_shard_cache *cache; /* which shards are open (all, unless file descriptors are short) */
     uint64_t *shard_rec_start;  /* (n_shards+1) first global record of each shard */
     uint64_t *rec_sample_start; /* (n_records+1) first global sample of each record */
-    uint64_t n_records, n_samples, per_rank, batches;
+    uint64_t n_records, n_samples, per_rank, steps, batches; /* steps: of the global batch */
+    uint64_t accum; /* micro-batches per rank and step (>= 1) */
 
     /* order */
     uint32_t *perm;
@@ -58,6 +61,7 @@ struct m3ae_pipeline {
 struct m3ae_pipeline_worker {
     m3ae_pipeline *p;
     m3ae_shard_reader **readers; /* per shard, lazily */
+    int held;                    /* bounded cache: the one shard this thread holds a reader on, or -1 */
     void *scratch;
 };
 
@@ -99,8 +103,21 @@ int m3ae_pipeline_read(m3ae_pipeline_worker *w, uint64_t sample, m3ae_record_vie
     uint64_t sh = upper_bound(l->shard_rec_start, (uint64_t)l->n_shards, rec);
     while (sh + 1 < (uint64_t)l->n_shards && l->shard_rec_start[sh + 1] <= rec) sh++;
     if (!w->readers[sh]) {
+        /* all shards open: readers stay for the run; otherwise a thread holds one shard at a time,
+         * so that the cache can close the others */
+        if (w->held >= 0) {
+            m3ae_shard_reader_end(w->readers[w->held]);
+            w->readers[w->held] = NULL;
+            m3ae_shard_cache_release(l->cache, w->held);
+            w->held = -1;
+        }
+        if (m3ae_shard_cache_acquire(l->cache, (int)sh, err)) return -1;
         w->readers[sh] = m3ae_shard_reader_begin(l->shards[sh], err);
-        if (!w->readers[sh]) return -1;
+        if (!w->readers[sh]) {
+            m3ae_shard_cache_release(l->cache, (int)sh);
+            return -1;
+        }
+        if (!m3ae_shard_cache_all_open(l->cache)) w->held = (int)sh;
     }
     if (m3ae_shard_read(w->readers[sh], rec - l->shard_rec_start[sh], 1, v, err)) return -1;
     *caption = (uint32_t)(sample - l->rec_sample_start[rec]);
@@ -117,7 +134,7 @@ uint64_t m3ae_pipeline_worker_num_samples(const m3ae_pipeline_worker *w) { retur
 
 static void *worker(void *arg) {
     m3ae_pipeline *l = arg;
-    m3ae_pipeline_worker w = {.p = l, .readers = calloc((size_t)l->n_shards, sizeof(m3ae_shard_reader *))};
+    m3ae_pipeline_worker w = {.p = l, .readers = calloc((size_t)l->n_shards, sizeof(m3ae_shard_reader *)), .held = -1};
     if (l->sampler.scratch_bytes) w.scratch = malloc(l->sampler.scratch_bytes);
     int ok = w.readers && (w.scratch || !l->sampler.scratch_bytes);
     uint64_t seen = 0;
@@ -150,6 +167,7 @@ static void *worker(void *arg) {
     }
     if (w.readers)
         for (int s = 0; s < l->n_shards; s++) m3ae_shard_reader_end(w.readers[s]);
+    if (w.held >= 0) m3ae_shard_cache_release(l->cache, w.held);
     free(w.readers);
     free(w.scratch);
     return NULL;
@@ -220,15 +238,19 @@ static int open_dataset(m3ae_pipeline *l, m3ae_error *err) {
     l->rec_sample_start = malloc(sizeof(uint64_t) * (m.records + 1));
     int ok = l->shards && l->shard_rec_start && l->rec_sample_start;
     if (!ok) m3ae_error_set(err, "out of memory for the sample index of %" PRIu64 " records", m.records);
+    /* decided before the first shard is opened: more shards than file descriptors are opened one
+     * at a time here and lazily by the workers */
+    if (ok && !(l->cache = m3ae_shard_cache_create(l->shards, m.n_shards, c->data_dir, err))) ok = 0;
     uint64_t rec = 0, smp = 0;
     for (int s = 0; ok && s < m.n_shards; s++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", c->data_dir, m.shards[s].name);
-        l->shards[s] = m3ae_shard_open(path, m.shards[s].name, err);
-        if (!l->shards[s]) {
+        m3ae_shard *sh = m3ae_shard_open(path, m.shards[s].name, err);
+        if (!sh) {
             ok = 0;
             break;
         }
+        m3ae_shard_cache_add(l->cache, s, sh);
         const m3ae_shard_schema *sc = m3ae_shard_info(l->shards[s]);
         if (sc->records != m.shards[s].records || sc->samples != m.shards[s].samples ||
             sc->checksum != m.shards[s].checksum) {
@@ -250,13 +272,17 @@ static int open_dataset(m3ae_pipeline *l, m3ae_error *err) {
         l->n_records = rec;
         l->n_samples = smp;
         l->per_rank = smp / (uint64_t)c->world;
-        l->batches = l->per_rank / (uint64_t)c->batch_size;
+        /* the epoch by the global batch, never rounded per rank: the same steps at every world size */
+        l->steps = smp / ((uint64_t)c->world * (uint64_t)c->batch_size * l->accum);
+        l->batches = l->steps * l->accum;
         if (smp > UINT32_MAX) {
             m3ae_error_set(err, "'%s' holds %" PRIu64 " samples; the loader supports up to 2^32-1", c->data_dir, smp);
             ok = 0;
         } else if (l->batches == 0) {
-            m3ae_error_set(err, "'%s' holds %" PRIu64 " samples: fewer than one batch of %d for each of %d ranks; "
-                                "lower the batch size or convert more data", c->data_dir, smp, c->batch_size, c->world);
+            m3ae_error_set(err, "'%s' holds %" PRIu64 " samples: fewer than one global batch of %" PRIu64 " (%d ranks x "
+                                "%d x %" PRIu64 " micro-batches); lower the batch size or convert more data", c->data_dir,
+                           smp, (uint64_t)c->world * (uint64_t)c->batch_size * l->accum, c->world, c->batch_size,
+                           l->accum);
             ok = 0;
         }
     }
@@ -270,13 +296,14 @@ static int open_dataset(m3ae_pipeline *l, m3ae_error *err) {
 
 m3ae_pipeline *m3ae_pipeline_open(const m3ae_pipeline_config *cfg, const m3ae_sampler *sampler, m3ae_error *err) {
     const m3ae_pipeline_config *c = cfg;
-    if (!c->data_dir || c->batch_size < 1 || c->world < 1 || c->rank < 0 || c->rank >= c->world || c->threads < 1 ||
-        c->leases < 1 || !sampler->batch_alloc || !sampler->build)
+    if (!c->data_dir || c->batch_size < 1 || c->accum < 0 || c->world < 1 || c->rank < 0 || c->rank >= c->world ||
+        c->threads < 1 || c->leases < 1 || !sampler->batch_alloc || !sampler->build)
         return m3ae_error_set(err, "bad pipeline configuration (batch %d, rank %d of %d, threads %d, leases %d)",
                               c->batch_size, c->rank, c->world, c->threads, c->leases), NULL;
     m3ae_pipeline *l = calloc(1, sizeof *l);
     if (!l) return m3ae_error_set(err, "out of memory"), NULL;
     l->cfg = *cfg;
+    l->accum = c->accum > 1 ? (uint64_t)c->accum : 1;
     l->sampler = *sampler;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->work_cv, NULL);
@@ -324,6 +351,7 @@ void m3ae_pipeline_close(m3ae_pipeline *l) {
     }
     free(l->slots);
     for (int s = 0; l->shards && s < l->n_shards; s++) m3ae_shard_close(l->shards[s]);
+    m3ae_shard_cache_destroy(l->cache);
     free(l->shards);
     free(l->shard_rec_start);
     free(l->rec_sample_start);
@@ -382,18 +410,20 @@ int m3ae_pipeline_set_state(m3ae_pipeline *l, uint64_t epoch, uint64_t position,
         wait_job(l, NULL);
         l->slots[l->inflight_slot].state = SLOT_FREE;
     }
-    uint64_t j = position / (uint64_t)l->cfg.world;
-    j -= j % (uint64_t)l->cfg.batch_size;
-    if (j / (uint64_t)l->cfg.batch_size >= l->batches)
+    /* round down to a step boundary of this run's global batch (a multiple of G for any world size
+     * when the global batch is unchanged) */
+    const uint64_t G = (uint64_t)l->cfg.world * (uint64_t)l->cfg.batch_size * l->accum;
+    uint64_t step = position / G;
+    if (step >= l->steps)
         return m3ae_error_set(err, "loader state (epoch %" PRIu64 ", position %" PRIu64 ") is past the end of an epoch "
-                                   "(%" PRIu64 " batches of %d for each of %d ranks); the checkpoint belongs to another "
-                                   "dataset or batch size", epoch, position, l->batches, l->cfg.batch_size,
-                              l->cfg.world);
+                                   "(%" PRIu64 " steps of a global batch of %" PRIu64 "); the checkpoint belongs to "
+                                   "another dataset or batch size", epoch, position, l->steps, G);
     l->epoch = epoch;
-    l->cursor = j;
+    l->cursor = step * G / (uint64_t)l->cfg.world;
     return 0;
 }
 
 uint64_t m3ae_pipeline_num_samples(const m3ae_pipeline *l) { return l->n_samples; }
 uint64_t m3ae_pipeline_samples_per_rank(const m3ae_pipeline *l) { return l->per_rank; }
+uint64_t m3ae_pipeline_steps_per_epoch(const m3ae_pipeline *l) { return l->steps; }
 uint64_t m3ae_pipeline_batches_per_epoch(const m3ae_pipeline *l) { return l->batches; }

@@ -3,13 +3,19 @@
  * turned into batches by a task's sampler (io/samplers/).
  *
  * Order: each epoch is a permutation of all samples, a pure function of (seed, epoch)
- * (m3ae_epoch_permutation: Fisher-Yates, common/rng.h M3AE_RNG_ORDER). Rank r of W takes the
- * permutation's positions r, r+W, r+2W, ...; every rank gets floor(n/W) samples an epoch (the tail
- * is dropped) and floor(n/W)/B batches (a partial last batch is dropped).
+ * (m3ae_epoch_permutation: Fisher-Yates, common/rng.h M3AE_RNG_ORDER). An epoch is defined by the
+ * GLOBAL batch G = W * B * accum (ranks x micro-batch x micro-batches per optimizer step): it holds
+ * floor(n / G) steps, and the tail of the permutation is dropped; step s of the epoch takes the
+ * permutation's positions [s*G, (s+1)*G). Within a step, micro-batch k of rank r takes row i from
+ * position s*G + k*W*B + i*W + r, so after micro-batch k of every rank the consumed positions are a
+ * prefix of the permutation. The same global sequence of samples, step by step, whatever the world
+ * size (a sample's content is a function of (seed, epoch, sample), io/samplers/): a run can resume at
+ * another rank count with the same global batch and continue the same data order.
  *
- * State: (epoch, position) of the next batch, where position counts permutation positions consumed
- * by all ranks together (= rank-local cursor * W). Save it with a checkpoint and restore it with
- * m3ae_pipeline_set_state to continue exactly where the run stopped.
+ * State: (epoch, position) of the next batch, where position is the GLOBAL permutation position
+ * (positions consumed by all ranks together = rank-local cursor * W); at a step boundary it is the
+ * same for every world size. Save it with a checkpoint and restore it with m3ae_pipeline_set_state
+ * to continue exactly where the run stopped.
  *
  * Batches are LEASED: m3ae_pipeline_lease hands out a slot that the caller reads in place until it
  * gives it back with m3ae_pipeline_release; up to `leases` may be held at once (a training step with
@@ -53,7 +59,8 @@ typedef struct {
 
 typedef struct {
     const char *data_dir; /* a dataset written by `m3ae prep` */
-    int batch_size;       /* per rank */
+    int batch_size;       /* per rank: the micro-batch B */
+    int accum;            /* micro-batches per rank and optimizer step (0 counts as 1): G = W * B * accum */
     uint64_t seed;
     int rank, world;
     int threads; /* worker threads (>= 1) */
@@ -72,13 +79,15 @@ int m3ae_pipeline_lease(m3ae_pipeline *p, void **batch, m3ae_error *err);
 void m3ae_pipeline_release(m3ae_pipeline *p, const void *batch);
 /* State of the next batch to be leased. */
 void m3ae_pipeline_get_state(const m3ae_pipeline *p, uint64_t *epoch, uint64_t *position);
-/* Restores a state (position is rounded down to a batch boundary of this rank count); a batch
- * being prefetched is dropped, leased ones stay valid. */
+/* Restores a state (position is rounded down to a step boundary, a multiple of the global batch G:
+ * check with get_state); a batch being prefetched is dropped, leased ones stay valid. A position at
+ * or past the epoch's last step is refused. */
 int m3ae_pipeline_set_state(m3ae_pipeline *p, uint64_t epoch, uint64_t position, m3ae_error *err);
 
 uint64_t m3ae_pipeline_num_samples(const m3ae_pipeline *p);       /* in the dataset */
-uint64_t m3ae_pipeline_samples_per_rank(const m3ae_pipeline *p);  /* per epoch: floor(n / W) */
-uint64_t m3ae_pipeline_batches_per_epoch(const m3ae_pipeline *p); /* floor(samples_per_rank / B) */
+uint64_t m3ae_pipeline_samples_per_rank(const m3ae_pipeline *p);  /* floor(n / W): what a rank could read */
+uint64_t m3ae_pipeline_steps_per_epoch(const m3ae_pipeline *p);   /* floor(n / G) */
+uint64_t m3ae_pipeline_batches_per_epoch(const m3ae_pipeline *p); /* per rank: steps_per_epoch * accum */
 
 /* The epoch permutation (perm has n entries, n < 2^32): Fisher-Yates from the end,
  * i = n-1 .. 1: j = below(i+1) with word i of rng(seed, M3AE_RNG_ORDER, epoch, 0); swap. */

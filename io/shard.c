@@ -354,11 +354,16 @@ int m3ae_shard_writer_finish(m3ae_shard_writer *w, const m3ae_shard_schema *sche
 /* ------------------------------------------------------------------ reader */
 
 struct m3ae_shard {
-    MDB_env *env;
+    MDB_env *env; /* NULL while suspended */
     MDB_dbi dbi;
     char dir[4096], name[256];
     m3ae_shard_schema schema;
     uint32_t *counts;
+    /* the data.mdb that was checked at open: a resume re-opens only this very file */
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
 };
 
 struct m3ae_shard_reader {
@@ -380,6 +385,46 @@ static int read_meta(m3ae_shard *s, MDB_txn *txn, uint64_t k, MDB_val *val, cons
     return 0;
 }
 
+/* Opens s's LMDB environment read-only on the checked file (s->size) and its main database. */
+static int env_open(m3ae_shard *s, m3ae_error *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+    size_t map = ((size_t)s->size + (1u << 20)) & ~(size_t)((1u << 20) - 1);
+    MDB_txn *txn = NULL;
+    int rc = mdb_env_create(&s->env);
+    if (!rc) rc = mdb_env_set_mapsize(s->env, map);
+    if (!rc) rc = mdb_env_open(s->env, s->dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0644);
+    if (rc) {
+        m3ae_error_set(err, "shard '%s': cannot open LMDB environment '%s': %s; %s", s->name, s->dir, mdb_strerror(rc),
+                       rc == EMFILE || rc == ENFILE ? "too many open files: raise `ulimit -n`"
+                                                    : "if the shard is damaged, convert the data again with `m3ae prep`");
+        goto fail;
+    }
+    /* A truncated file would make LMDB read past its end (SIGBUS): check the last page first. */
+    MDB_envinfo info;
+    MDB_stat est;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &est);
+    if ((uint64_t)(info.me_last_pgno + 1) * est.ms_psize > (uint64_t)s->size) {
+        m3ae_error_set(err, "shard '%s' is truncated (%s has %lld bytes, its pages need %llu); convert the data "
+                            "again with `m3ae prep`", s->name, path, (long long)s->size,
+                       (unsigned long long)(info.me_last_pgno + 1) * est.ms_psize);
+        goto fail;
+    }
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (!rc) rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
+    if (txn) mdb_txn_abort(txn);
+    if (rc) {
+        m3ae_error_set(err, "shard '%s': LMDB read transaction failed: %s", s->name, mdb_strerror(rc));
+        goto fail;
+    }
+    return 0;
+fail:
+    if (s->env) mdb_env_close(s->env);
+    s->env = NULL;
+    return -1;
+}
+
 m3ae_shard *m3ae_shard_open(const char *dir, const char *name, m3ae_error *err) {
     char path[4200];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
@@ -397,29 +442,10 @@ m3ae_shard *m3ae_shard_open(const char *dir, const char *name, m3ae_error *err) 
     if (!s) return m3ae_error_set(err, "out of memory"), NULL;
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     snprintf(s->name, sizeof s->name, "%s", name);
-    size_t map = ((size_t)st.st_size + (1u << 20)) & ~(size_t)((1u << 20) - 1);
+    s->dev = st.st_dev, s->ino = st.st_ino, s->size = st.st_size, s->mtime = st.st_mtim;
     MDB_txn *txn = NULL;
-    int rc = mdb_env_create(&s->env);
-    if (!rc) rc = mdb_env_set_mapsize(s->env, map);
-    if (!rc) rc = mdb_env_open(s->env, dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0644);
-    if (rc) {
-        m3ae_error_set(err, "shard '%s': cannot open LMDB environment '%s': %s; if the shard is damaged, convert "
-                            "the data again with `m3ae prep`", name, dir, mdb_strerror(rc));
-        goto fail;
-    }
-    /* A truncated file would make LMDB read past its end (SIGBUS): check the last page first. */
-    MDB_envinfo info;
-    MDB_stat est;
-    mdb_env_info(s->env, &info);
-    mdb_env_stat(s->env, &est);
-    if ((uint64_t)(info.me_last_pgno + 1) * est.ms_psize > (uint64_t)st.st_size) {
-        m3ae_error_set(err, "shard '%s' is truncated (%s has %lld bytes, its pages need %llu); convert the data "
-                            "again with `m3ae prep`", name, path, (long long)st.st_size,
-                       (unsigned long long)(info.me_last_pgno + 1) * est.ms_psize);
-        goto fail;
-    }
-    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (!rc) rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
+    if (env_open(s, err)) goto fail;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc) {
         m3ae_error_set(err, "shard '%s': LMDB read transaction failed: %s", name, mdb_strerror(rc));
         goto fail;
@@ -475,11 +501,36 @@ void m3ae_shard_close(m3ae_shard *s) {
     free(s);
 }
 
+void m3ae_shard_suspend(m3ae_shard *s) {
+    if (s->env) mdb_env_close(s->env);
+    s->env = NULL;
+}
+
+int m3ae_shard_resume(m3ae_shard *s, m3ae_error *err) {
+    if (s->env) return 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return m3ae_error_set(err, "shard '%s' disappeared during the run (%s: %s); restore the dataset", s->name, path,
+                              strerror(errno));
+    /* the B-tree and index were checked at open; a changed file would need that again */
+    if (st.st_dev != s->dev || st.st_ino != s->ino || st.st_size != s->size || st.st_mtim.tv_sec != s->mtime.tv_sec ||
+        st.st_mtim.tv_nsec != s->mtime.tv_nsec)
+        return m3ae_error_set(err, "shard '%s' (%s) was replaced or modified during the run; the dataset must not "
+                                   "change while it is read: restart the run", s->name, path);
+    return env_open(s, err);
+}
+
+int m3ae_shard_is_open(const m3ae_shard *s) { return s->env != NULL; }
+
 const m3ae_shard_schema *m3ae_shard_info(const m3ae_shard *s) { return &s->schema; }
 const char *m3ae_shard_name(const m3ae_shard *s) { return s->name; }
 const uint32_t *m3ae_shard_caption_counts(const m3ae_shard *s) { return s->counts; }
 
 m3ae_shard_reader *m3ae_shard_reader_begin(m3ae_shard *s, m3ae_error *err) {
+    if (!s->env)
+        return m3ae_error_set(err, "shard '%s' is suspended: resume it before reading (a loader bug)", s->name), NULL;
     m3ae_shard_reader *r = calloc(1, sizeof *r);
     if (!r) return m3ae_error_set(err, "out of memory"), NULL;
     r->s = s;

@@ -94,7 +94,15 @@ const char *m3ae_shard_name(const m3ae_shard *s);
 /* Caption count of each record (n = records). */
 const uint32_t *m3ae_shard_caption_counts(const m3ae_shard *s);
 
-/* A read transaction; one per thread (the environment is MDB_NOTLS). */
+/* Suspend closes the LMDB environment (its file descriptor and map) and keeps the schema and caption
+ * counts, so that a dataset of many shards need not hold them all open (io/shard_cache.h); no reader
+ * may be active. Resume re-opens it, refusing a file that changed since the open checked it (device,
+ * inode, size, modification time); 0, or -1 with err. Both are not thread-safe on one shard. */
+void m3ae_shard_suspend(m3ae_shard *s);
+int m3ae_shard_resume(m3ae_shard *s, m3ae_error *err);
+int m3ae_shard_is_open(const m3ae_shard *s);
+
+/* A read transaction; one per thread (the environment is MDB_NOTLS); the shard must be open. */
 typedef struct m3ae_shard_reader m3ae_shard_reader;
 m3ae_shard_reader *m3ae_shard_reader_begin(m3ae_shard *s, m3ae_error *err);
 void m3ae_shard_reader_end(m3ae_shard_reader *r);

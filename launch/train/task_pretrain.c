@@ -76,6 +76,9 @@ static m3ae_task_source *source_open(void *ctx, const char *dir, int leases, int
     };
     m3ae_pipeline_config pc = {.data_dir = dir,
                                .batch_size = (int)c->per_gpu_batchsize,
+                               /* the trainer leases a whole optimizer step's micro-batches (one for
+                                * validation): the epoch is then defined by the global batch */
+                               .accum = leases,
                                .seed = (uint64_t)c->seed,
                                .rank = rank,
                                .world = world,

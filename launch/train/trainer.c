@@ -128,6 +128,18 @@ static int save_checkpoint(run *r, int64_t done, m3ae_error *err) {
     return all_ok(r, rc, err, M3AE_EXIT_SYSTEM);
 }
 
+/* A saved position that is no step boundary of this run's global batch (the global batch changed)
+ * was rounded down by set_state: say so, since those samples are skipped or repeated. */
+static void warn_rounded_state(run *r, uint64_t epoch, uint64_t position) {
+    uint64_t e, p;
+    r->task->get_state(r->train, &e, &p);
+    if (r->rank == 0 && (e != epoch || p != position))
+        m3ae_warn("the checkpoint's data position (epoch %llu, position %llu) is no step boundary of this run's "
+                  "global batch %lld: continuing from (epoch %llu, position %llu)", (unsigned long long)epoch,
+                  (unsigned long long)position, (long long)r->cfg->batch_size, (unsigned long long)e,
+                  (unsigned long long)p);
+}
+
 /* Resume from RUN_DIR's latest checkpoint, or start from --init-from weights, or from the
  * initialisation; rank 0 reads, every rank receives. Returns the first step to run. */
 static int64_t restore(run *r, int *code) {
@@ -153,8 +165,8 @@ static int64_t restore(run *r, int *code) {
                           latest, (long long)meta->step, (long long)meta->epoch, (long long)meta->position,
                           (long long)meta->world_size);
                 if (meta->world_size != r->world)
-                    m3ae_warn("the checkpoint was written by %lld ranks and this run has %d: the data order continues "
-                              "from the same position, rounded to this run's batch boundary",
+                    m3ae_info("the checkpoint was written by %lld ranks and this run has %d: the data order is defined "
+                              "by the global batch, so it continues at the same global position",
                               (long long)meta->world_size, r->world);
             }
         } else if (r->paths->init_from) {
@@ -174,6 +186,7 @@ static int64_t restore(run *r, int *code) {
     if (found) {
         rc = r->task->set_state(r->train, (uint64_t)state[1], (uint64_t)state[2], &err);
         if ((*code = all_ok(r, rc, &err, M3AE_EXIT_CKPT))) return 0;
+        warn_rounded_state(r, (uint64_t)state[1], (uint64_t)state[2]);
     }
     return state[0];
 }
