@@ -16,8 +16,11 @@
 #include "io/image.h"
 #include "io/manifest.h"
 #include "io/prep_source.h"
+#include "io/prep_task.h"
 #include "io/shard.h"
+#include "common/json.h"
 #include "common/sys.h"
+#include "io/answers.h"
 
 typedef struct {
     uint8_t *buf;
@@ -134,6 +137,27 @@ static void progress(const m3ae_prep_options *o, int tty, size_t done, size_t to
     fflush(stderr);
 }
 
+/* One line of targets.jsonl for the sample of a downstream record (vqa, cls: one sample a record). */
+static void write_target(FILE *f, uint64_t sample, const m3ae_prep_item *it, const m3ae_manifest_task *t) {
+    fprintf(f, "{\"sample\": %llu, \"split\": ", (unsigned long long)sample);
+    m3ae_json_write_string(f, it->split ? it->split : "", it->split ? strlen(it->split) : 0);
+    fputs(", \"image\": ", f);
+    m3ae_json_write_string(f, it->image_id, strlen(it->image_id));
+    if (it->qid) {
+        fputs(", \"qid\": ", f);
+        m3ae_json_write_string(f, it->qid, strlen(it->qid));
+    }
+    if (it->answer_type >= 0) fprintf(f, ", \"answer_type\": \"%s\"", it->answer_type ? "open" : "closed");
+    fputs(", \"answer\": ", f);
+    m3ae_json_write_string(f, it->answer ? it->answer : "", it->answer ? strlen(it->answer) : 0);
+    fprintf(f, ", \"label\": %d, \"labels\": [", (int)it->label);
+    for (uint32_t k = 0; k < it->n_labels; k++) fprintf(f, "%s%d", k ? ", " : "", (int)it->labels[k]);
+    fputs("], \"label_name\": ", f);
+    const char *ln = it->label >= 0 && (uint32_t)it->label < t->n_labels ? t->labels[it->label] : "";
+    m3ae_json_write_string(f, ln, strlen(ln));
+    fputs("}\n", f);
+}
+
 static int too_many(const m3ae_prep_options *o, const m3ae_prep_list *l) {
     return (double)l->rejected_texts > o->max_reject * (double)l->input_texts;
 }
@@ -166,14 +190,27 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
     if (!l.rejected) return m3ae_error_set(err, "cannot write '%s': %s", path, strerror(errno)), M3AE_EXIT_SYSTEM;
 
     int rc;
-    if (!strcmp(o->format, "jsonl"))
+    m3ae_task_input task = {0};
+    m3ae_manifest man = {.n_shards = o->shards};
+    int (*task_parse)(const m3ae_prep_options *, m3ae_task_input *, m3ae_prep_list *, m3ae_error *) = NULL;
+    if (!strcmp(o->format, "vqa-rad")) task_parse = m3ae_prep_parse_vqa_rad;
+    if (!strcmp(o->format, "slake")) task_parse = m3ae_prep_parse_slake;
+    if (!strcmp(o->format, "vqa-med-2019")) task_parse = m3ae_prep_parse_vqa_med;
+    if (!strcmp(o->format, "melinda")) task_parse = m3ae_prep_parse_melinda;
+    if (!strcmp(o->format, "roco-retrieval")) task_parse = m3ae_prep_parse_roco_retrieval;
+    if (task_parse) {
+        rc = task_parse(o, &task, &l, err);
+        if (!rc) rc = m3ae_task_finish(o, &task, &l, &man.task, err);
+        m3ae_task_input_free(&task);
+    } else if (!strcmp(o->format, "jsonl"))
         rc = m3ae_prep_parse_jsonl(o->input, &l, err);
     else if (!strcmp(o->format, "roco"))
         rc = m3ae_prep_parse_roco(o->input, &l, err);
     else if (!strcmp(o->format, "medicat"))
         rc = m3ae_prep_parse_medicat(o->input, &l, err);
     else
-        rc = FAIL(M3AE_EXIT_USAGE, "unknown --format '%s' (jsonl, roco, medicat)", o->format);
+        rc = FAIL(M3AE_EXIT_USAGE, "unknown --format '%s' (jsonl, roco, medicat, vqa-rad, slake, vqa-med-2019, "
+                                   "melinda, roco-retrieval)", o->format);
     if (!rc && l.input_texts == 0)
         rc = FAIL(M3AE_EXIT_DATA, "the input '%s' holds no image-text pair", o->input);
 
@@ -185,7 +222,6 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
     pthread_t *threads = calloc(nthreads > 0 ? (size_t)nthreads : 1, sizeof *threads);
     size_t chunk = 16 * (size_t)o->threads;
     p.results = calloc(chunk, sizeof *p.results);
-    m3ae_manifest man = {.n_shards = o->shards};
     man.shards = calloc((size_t)o->shards, sizeof *man.shards);
     if (!rc && (!threads || !p.results || !man.shards)) rc = FAIL(M3AE_EXIT_SYSTEM, "out of memory");
     for (int t = 0; !rc && t < nthreads; t++) {
@@ -196,6 +232,13 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
         started++;
     }
     s->input_images = l.n;
+    FILE *targets = NULL; /* the downstream side table (io/FORMAT.md) */
+    uint64_t sample = 0;
+    m3ae_vocab written_images = {0};
+    if (!rc && man.task.targets[0]) {
+        snprintf(path, sizeof path, "%s/%s", s->tmp_dir, man.task.targets);
+        if (!(targets = fopen(path, "w"))) rc = FAIL(M3AE_EXIT_SYSTEM, "cannot write '%s': %s", path, strerror(errno));
+    }
     int tty = isatty(2);
     double last = t0;
     for (int k = 0; !rc && k < o->shards; k++) {
@@ -220,6 +263,12 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
                     s->rejected_images++;
                 } else if (!rc && m3ae_shard_writer_put(w, r->buf, r->len, err)) {
                     rc = M3AE_EXIT_SYSTEM;
+                } else if (!rc && man.task.task[0]) {
+                    if (m3ae_vocab_add(&written_images, it->image_id) < 0) rc = FAIL(M3AE_EXIT_SYSTEM, "out of memory");
+                    man.task.questions += it->n_captions;
+                    if (targets) write_target(targets, sample, it, &man.task);
+                    if (targets && it->label < 0) man.task.unseen++;
+                    sample += it->n_captions;
                 }
                 free(r->buf);
                 r->buf = NULL;
@@ -269,6 +318,11 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
 
     s->input_texts = l.input_texts;
     s->rejected_texts = l.rejected_texts;
+    man.task.images = written_images.n;
+    m3ae_vocab_free(&written_images);
+    if (targets && fclose(targets) != 0 && !rc)
+        rc = FAIL(M3AE_EXIT_SYSTEM, "writing %s/%s failed (disk full?)", s->tmp_dir, man.task.targets);
+    if (!rc && man.task.task[0]) m3ae_task_log(stdout, &man.task);
     if (fclose(l.rejected) != 0 && !rc)
         rc = FAIL(M3AE_EXIT_SYSTEM, "writing %s/rejected.jsonl failed (disk full?)", s->tmp_dir);
     if (!rc) {
@@ -289,6 +343,7 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
             s->tmp_dir[0] = 0;
     }
     free(man.shards);
+    m3ae_manifest_task_free(&man.task);
     m3ae_prep_list_free(&l);
     s->seconds = m3ae_now_s() - t0;
     return rc;
