@@ -199,6 +199,7 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
     if (!strcmp(o->format, "melinda")) task_parse = m3ae_prep_parse_melinda;
     if (!strcmp(o->format, "roco-retrieval")) task_parse = m3ae_prep_parse_roco_retrieval;
     if (task_parse) {
+        task.want_split = o->split ? o->split : "train";
         rc = task_parse(o, &task, &l, err);
         if (!rc) rc = m3ae_task_finish(o, &task, &l, &man.task, err);
         m3ae_task_input_free(&task);

@@ -86,9 +86,7 @@ static int read_csv(const char *file, const char *split, const char *images, con
         if (n != nh) {
             char reason[96];
             snprintf(reason, sizeof reason, "broken line: %d fields, the header has %d", n, nh);
-            l->input_texts++;
-            l->rejected_texts++;
-            m3ae_prep_reject(l, "line", start, n > ci ? f[ci] : NULL, NULL, reason);
+            m3ae_task_reject(t, l, split, start, n > ci ? f[ci] : NULL, NULL, reason);
             continue;
         }
         snprintf(path, sizeof path, "%s/%s", images, f[ci]);

@@ -56,6 +56,15 @@ int m3ae_task_add(m3ae_task_input *t, const char *split, const char *image, cons
     return 0;
 }
 
+void m3ae_task_reject(const m3ae_task_input *t, m3ae_prep_list *l, const char *split, uint64_t line,
+                      const char *image, const char *text, const char *reason) {
+    const char *want = t->want_split ? t->want_split : "train";
+    if (strcmp(split, want) && !(!strcmp(want, "heldout") && !strcmp(split, "train"))) return;
+    l->input_texts++;
+    l->rejected_texts++;
+    m3ae_prep_reject(l, "line", line, image, text, reason);
+}
+
 void m3ae_task_input_free(m3ae_task_input *t) {
     for (size_t i = 0; i < t->n; i++) {
         m3ae_task_entry *e = &t->e[i];

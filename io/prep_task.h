@@ -46,7 +46,13 @@ typedef struct {
     int sort_labels;   /* cls: the class names sorted (the official sorted(set(...))) */
     int alternatives;  /* answers hold '#'-separated alternatives (VQA-Med 2019 test) */
     m3ae_task_official official;
+    const char *want_split; /* the split being written (its input's broken lines are rejected) */
 } m3ae_task_input;
+
+/* A broken input line of split `split`: logged to rejected.jsonl and counted only when that split
+ * is the one written (a broken test line does not count against the training dataset). */
+void m3ae_task_reject(const m3ae_task_input *t, m3ae_prep_list *l, const char *split, uint64_t line,
+                      const char *image, const char *text, const char *reason);
 
 /* Records an annotation file read (its SHA-256 goes into the manifest). Returns 0 or an exit code. */
 int m3ae_task_add_input(m3ae_task_input *t, const char *path, m3ae_error *err);

@@ -59,9 +59,7 @@ static int read_pairs(const char *file, const char *split, const char *images, i
             if (want == 4 && strcmp(category, cats[0])) continue; /* the test file: rejected in the first pass */
             char reason[96];
             snprintf(reason, sizeof reason, "broken line: %d '|'-separated fields, expected %d", nf, want);
-            l->input_texts++;
-            l->rejected_texts++;
-            m3ae_prep_reject(l, "line", line, nf ? f[0] : NULL, NULL, reason);
+            m3ae_task_reject(t, l, split, line, nf ? f[0] : NULL, NULL, reason);
             continue;
         }
         if (want == 3) {
@@ -75,9 +73,7 @@ static int read_pairs(const char *file, const char *split, const char *images, i
             if (!strcmp(category, cats[0])) { /* rejected once, in the first pass */
                 char reason[160];
                 snprintf(reason, sizeof reason, "unknown category '%.60s' (modality, organ, plane, abnormality)", f[1]);
-                l->input_texts++;
-                l->rejected_texts++;
-                m3ae_prep_reject(l, "line", line, f[0], f[2], reason);
+                m3ae_task_reject(t, l, split, line, f[0], f[2], reason);
             }
             continue;
         }

@@ -71,13 +71,11 @@ int m3ae_task_read_vqa_json(const char *file, const char *split, const char *ima
             else snprintf(reason, sizeof reason, "unknown answer_type '%.40s' (CLOSED or OPEN)", atype);
         } else
             snprintf(reason, sizeof reason, "entry %zu has no \"answer_type\" (CLOSED or OPEN)", k + 1);
+        const char *sp = phrase && !strncmp(phrase, "test_", 5) ? "test" : split;
         if (reason[0]) {
-            l->input_texts++;
-            l->rejected_texts++;
-            m3ae_prep_reject(l, "line", k + 1, image, question, reason);
+            m3ae_task_reject(t, l, sp, k + 1, image, question, reason);
             continue;
         }
-        const char *sp = phrase && !strncmp(phrase, "test_", 5) ? "test" : split;
         snprintf(path, sizeof path, "%s/%s", images, image);
         rc = m3ae_task_add(t, sp, image, path, question, ql, answer, al, qid, type, k + 1, err);
     }

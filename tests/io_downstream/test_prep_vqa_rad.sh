@@ -29,7 +29,7 @@ $M3AE prep --format vqa-rad --input "$IN" --out "$T/all" $P --split heldout --an
 grep -q "official setup: it includes the test answers" "$T/all.log" && ok "log says the vocabulary includes test answers" \
     || bad "the --answer-vocab all log does not say so: $(cat "$T/all.log")"
 grep -q "official VQA-RAD (MEVF split): 498 labels, train 3064, test 451; here: .* differs" "$T/all.log" \
-    && ok "official check: $(grep official "$T/all.log")" || bad "official check line missing: $(cat "$T/all.log")"
+    && ok "official check: $(grep "official VQA" "$T/all.log")" || bad "official check line missing: $(cat "$T/all.log")"
 
 $PY - "$T" "$IN" "$SRC/tools/reference" <<'PYEOF' || bad "dataset checks (above)"
 import json, sys
