@@ -171,6 +171,15 @@ int m3ae_cmd_prep(int argc, char **argv) {
             return M3AE_EXIT_USAGE;
         }
     }
+    if (o.lang && strcmp(o.lang, "en") && strcmp(o.lang, "zh") && strcmp(o.lang, "all")) {
+        fprintf(stderr, "m3ae: error: --lang expects en, zh or all, got '%s'\n", o.lang);
+        return M3AE_EXIT_USAGE;
+    }
+    if (o.split && strcmp(o.split, "train") && strcmp(o.split, "val") && strcmp(o.split, "test") &&
+        strcmp(o.split, "heldout")) {
+        fprintf(stderr, "m3ae: error: --split expects train, val, test or heldout, got '%s'\n", o.split);
+        return M3AE_EXIT_USAGE;
+    }
     if (!o.format || !o.input || !o.out) {
         fprintf(stderr, "m3ae: error: m3ae prep needs --format, --input and --out (m3ae prep --help)\n");
         return M3AE_EXIT_USAGE;

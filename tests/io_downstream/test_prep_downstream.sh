@@ -107,6 +107,29 @@ for x in errs: print("FAIL:", x)
 sys.exit(1 if errs else 0)
 PYEOF
 
+# io/targets.c reads what the converter wrote: SLAKE test (label, answer type, labels), VQA-Med 2019
+# test ('#' alternatives: every acceptable label), MELINDA test (no answer type, an unseen class)
+TT=${1:-}
+if [ -x "$TT" ]; then
+    # the expectations from make_fixtures.py (independent of what the converter wrote)
+    $PY - "$T" > "$T/targets.exp" <<'PYEOF'
+import json, sys
+e = json.load(open(sys.argv[1] + "/in/expected.json"))
+tok = lambda l, ty, alts: "%d:%d:%s" % (l, ty, ",".join(map(str, alts)))
+s = e["slake"]
+print(" ".join(tok(l, {"closed": 0, "open": 1}[ty], [l] if l >= 0 else []) for l, ty in zip(s["test_labels"], s["test_types"])))
+print(" ".join(tok(a[0], 1, a) for a in e["vqamed"]["test_labels"]))
+print(" ".join(tok(l, -1, [l] if l >= 0 else []) for l in e["melinda"]["test_labels_train_vocab"]))
+PYEOF
+    lc() { $PY -c "import json; print(json.load(open('$T/$1/manifest.json'))['label_count'])"; }
+    { read -r es; read -r em; read -r el; } < "$T/targets.exp"
+    "$TT" "$T/slake_test" "$(lc slake_test)" "$es" && "$TT" "$T/med_test" "$(lc med_test)" "$em" \
+        && "$TT" "$T/mel_test" "$(lc mel_test)" "$el" && ok "io/targets.c reads the slake, vqa-med and melinda targets" \
+        || bad "io/targets.c"
+else
+    bad "test_targets binary not given"
+fi
+
 # bad input that stops a conversion: named errors and exit codes
 expect() { # code, grep pattern, args...
     local code=$1 pat=$2; shift 2
