@@ -322,7 +322,6 @@ int m3ae_task_finish(const m3ae_prep_options *o, m3ae_task_input *t, m3ae_prep_l
         rc = M3AE_EXIT_DATA;
         goto done;
     }
-    if (!strcmp(mode, "all") && t->official.name) official_check(t, mt);
 
     /* the chosen split's entries go to the image list */
     l->min_words = irtr ? o->min_words : 1;
@@ -383,6 +382,7 @@ int m3ae_task_finish(const m3ae_prep_options *o, m3ae_task_input *t, m3ae_prep_l
     v.n = 0;
     memcpy(mt->inputs, t->inputs, (size_t)t->n_inputs * sizeof *mt->inputs);
     mt->n_inputs = t->n_inputs;
+    if (!strcmp(mode, "all") && t->official.name) official_check(t, mt);
 done:
     m3ae_vocab_free(&v);
     return rc;

@@ -120,4 +120,25 @@ for split, rng in ids.items():
             if n % 2: link(n % 12, f"{d}/images/{rid}.jpg")           # named by ROCO id
             else: link(n % 12, f"{d}/images/PMC{7000 + i}_fig_{i}.jpg")  # named by its PMC file
 exp["roco"] = {"test_ids": sel["test"], "val_ids": sel["validation"], "train_kept": len(sel["train"])}
+# ---- VQA-RAD: the official release JSON (split by phrase_type, image folder with spaces), numeric
+# answers, an entry without a question, an unknown answer_type, an answer that normalises to nothing;
+# and the MEVF trainset.json/testset.json pair (read together)
+vr = f"{out}/vqarad"
+for k in range(3): link(k, f"{vr}/VQA_RAD Image Folder/synpic{k}.jpg")
+def rq(qid, img, question, answer, at, pt):
+    d = {"qid": qid, "image_name": f"synpic{img}.jpg", "question": question, "answer": answer, "answer_type": at,
+         "phrase_type": pt, "question_type": "PRES", "image_organ": "HEAD"}
+    if question is None: del d["question"]
+    return d
+rel = [rq(0, 0, "Is there a mass?", "Yes", "CLOSED", "freeform"), rq(1, 0, "How many masses?", 2, "OPEN", "para"),
+       rq(2, 1, "What is abnormal?", "The", "OPEN", "freeform"), rq(3, 1, "Is it normal?", "no", "MAYBE", "freeform"),
+       rq(4, 2, "Is there a mass?", "yes", "CLOSED ", "test_freeform"), rq(5, 2, None, "no", "CLOSED", "test_para"),
+       rq(6, 2, "How many masses?", "three", "OPEN", "test_para")]
+json.dump(rel, open(f"{vr}/VQA_RAD Dataset Public.json", "w"))
+mv = f"{out}/mevf"
+for k in range(3): link(k, f"{mv}/images/synpic{k}.jpg")
+json.dump([x for x in rel if not x["phrase_type"].startswith("test") and x["qid"] in (0, 1)], open(f"{mv}/trainset.json", "w"))
+json.dump([x for x in rel if x["qid"] in (4, 6)], open(f"{mv}/testset.json", "w"))
+exp["vqarad"] = {"train_labels": ["yes", "2"], "test_answers": ["yes", "3"], "test_labels": [0, -1],
+                 "all_labels": ["yes", "2", "3"]}
 json.dump(exp, open(f"{out}/expected.json", "w"), indent=1)

@@ -34,6 +34,9 @@ prep mel_test --format melinda --input "$T/in/melinda" --split test --answer-voc
 prep mel_all --format melinda --input "$T/in/melinda" --split val --answer-vocab all
 prep roco_test --format roco-retrieval --input "$T/in/roco" --split test --subset 5
 prep roco_val --format roco-retrieval --input "$T/in/roco" --split val --subset 5
+prep rad_train --format vqa-rad --input "$T/in/vqarad/VQA_RAD Dataset Public.json"
+prep rad_test --format vqa-rad --input "$T/in/vqarad/VQA_RAD Dataset Public.json" --split test --answer-vocab "$T/rad_train"
+prep mevf_all --format vqa-rad --input "$T/in/mevf/trainset.json" --split test --answer-vocab all
 $M3AE prep inspect "$T/roco_test" --show 10 > "$T/roco_test.inspect" 2>&1 || bad "inspect roco_test"
 $M3AE prep inspect "$T/roco_val" --show 10 > "$T/roco_val.inspect" 2>&1 || bad "inspect roco_val"
 $M3AE prep inspect "$T/med_test" --show 3 > "$T/med_test.inspect" 2>&1 || bad "inspect med_test"
@@ -103,6 +106,20 @@ check(man("roco_val")["samples"] == 0 or True, "")
 vr = [r for r in rej("roco_val") if r["kind"] == "image"]
 check(len(vr) == 5 and [r["image"][7:-4] for r in vr] == e["val_ids"], f"roco val subset {[r['image'] for r in vr]} != {e['val_ids']}")
 check(any("fewer than --min-words 3" in r["reason"] for r in rej("roco_test")), "roco short captions not dropped")
+# VQA-RAD: release JSON split by phrase_type; MEVF siblings; bad entries
+e = exp["vqarad"]
+check(man("rad_train")["labels"] == e["train_labels"], f"vqa-rad labels {man('rad_train')['labels']}")
+check([x["answer"] for x in tg("rad_test")] == e["test_answers"] and [x["label"] for x in tg("rad_test")] == e["test_labels"],
+      f"vqa-rad test {tg('rad_test')}")
+check([x["answer_type"] for x in tg("rad_test")] == ["closed", "open"], "vqa-rad answer_type 'CLOSED ' stripped")
+rr = " | ".join(r["reason"] for r in rej("rad_train"))
+check("unknown answer_type 'MAYBE'" in rr and "normalises to nothing" in rr and "no image_name" not in rr, "vqa-rad train rejects: " + rr)
+check("no image_name string, \"question\"" in " ".join(r["reason"] for r in rej("rad_test")), "vqa-rad: entry without a question")
+mm = man("mevf_all")
+check(mm["labels"] == e["all_labels"] and len(mm["inputs"]) == 2 and mm["splits"]["train"]["questions"] == 2,
+      f"mevf: {mm['labels']} {mm['inputs']}")
+check("official VQA-RAD (MEVF split): 498 labels, train 3064, test 451; here: 3 labels, train 2, test 2: differs (labels -495, train -3062, test -449)"
+      == mm["official_check"], "mevf official check: " + mm["official_check"])
 for x in errs: print("FAIL:", x)
 sys.exit(1 if errs else 0)
 PYEOF

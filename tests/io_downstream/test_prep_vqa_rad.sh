@@ -82,6 +82,9 @@ for q in qs:
     a = normalize_answer(q["answer"])
     if a not in va: va.append(a)
 check(m["all"]["labels"] == va, "--answer-vocab all: every split's answers in first-appearance order")
+oc = m["all"]["official_check"]
+check(oc == f"official VQA-RAD (MEVF split): 498 labels, train 3064, test 451; here: {len(va)} labels, train 1797, test 0: "
+      f"differs (labels {len(va) - 498:+d}, train -1267, test -451)", "official check: " + oc)
 check(len(tr["inputs"]) == 1 and len(tr["inputs"][0]["sha256"]) == 64, "inputs with SHA-256")
 import hashlib
 check(tr["inputs"][0]["sha256"] == hashlib.sha256(open(src, "rb").read()).hexdigest(), "SHA-256 of the input")
