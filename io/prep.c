@@ -29,8 +29,18 @@ typedef struct {
     char reason[M3AE_ERROR_LEN];
 } result;
 
+/* Resized images by path: downstream datasets store one record per question, and an image has
+ * several questions (VQA-RAD about 6), so each image is decoded and resized once while the cache
+ * stays under its budget (the pixels are the same either way: the cache only saves time). */
+typedef struct {
+    char **path;
+    m3ae_image *img;
+    size_t cap, bytes, budget;
+} img_cache;
+
 typedef struct {
     pthread_mutex_t mu;
+    img_cache cache;
     pthread_cond_t work_cv, done_cv;
     const m3ae_prep_list *list;
     result *results; /* indexed by item - begin */
@@ -41,6 +51,56 @@ typedef struct {
 
 /* Sets err and gives the exit code. */
 #define FAIL(code, ...) (m3ae_error_set(err, __VA_ARGS__), (code))
+
+static uint64_t hash_path(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+/* Copies the cached image of path into out (0), or -1 when absent. Caller holds p->mu. */
+static int cache_get(img_cache *c, const char *path, m3ae_image *out) {
+    if (!c->cap) return -1;
+    for (size_t h = hash_path(path) & (c->cap - 1);; h = (h + 1) & (c->cap - 1)) {
+        if (!c->path[h]) return -1;
+        if (strcmp(c->path[h], path)) continue;
+        size_t n = (size_t)c->img[h].width * c->img[h].height * 3;
+        if (!(out->rgb = malloc(n))) return -1;
+        memcpy(out->rgb, c->img[h].rgb, n);
+        out->width = c->img[h].width;
+        out->height = c->img[h].height;
+        return 0;
+    }
+}
+
+/* Keeps a copy of img (best effort: skipped when over budget, full or out of memory). Holds p->mu. */
+static void cache_put(img_cache *c, const char *path, const m3ae_image *img) {
+    size_t n = (size_t)img->width * img->height * 3, used = 0;
+    if (!c->cap || c->bytes + n > c->budget) return;
+    size_t h = hash_path(path) & (c->cap - 1);
+    while (c->path[h]) {
+        if (!strcmp(c->path[h], path) || ++used == c->cap / 2) return;
+        h = (h + 1) & (c->cap - 1);
+    }
+    char *pc = malloc(strlen(path) + 1);
+    uint8_t *px = malloc(n);
+    if (!pc || !px) {
+        free(pc), free(px);
+        return;
+    }
+    strcpy(pc, path);
+    memcpy(px, img->rgb, n);
+    c->path[h] = pc;
+    c->img[h] = (m3ae_image){img->width, img->height, px};
+    c->bytes += n;
+}
+
+static void cache_free(img_cache *c) {
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->path[i]) free(c->path[i]), free(c->img[i].rgb);
+    free(c->path);
+    free(c->img);
+}
 
 static void process_item(pool *p, size_t i) {
     const m3ae_prep_item *it = &p->list->items[i];
@@ -53,14 +113,22 @@ static void process_item(pool *p, size_t i) {
     }
     m3ae_image img = {0}, small = {0};
     m3ae_error err;
-    if (m3ae_image_decode_file(it->path, NULL, &img, &err) ||
-        m3ae_image_resize_shorter(&img, p->store_size, &small, &err)) {
-        r->rejected = 1;
-        snprintf(r->reason, sizeof r->reason, "%s", err.msg);
+    pthread_mutex_lock(&p->mu);
+    int hit = cache_get(&p->cache, it->path, &small) == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (!hit) {
+        if (m3ae_image_decode_file(it->path, NULL, &img, &err) ||
+            m3ae_image_resize_shorter(&img, p->store_size, &small, &err)) {
+            r->rejected = 1;
+            snprintf(r->reason, sizeof r->reason, "%s", err.msg);
+            m3ae_image_free(&img);
+            return;
+        }
         m3ae_image_free(&img);
-        return;
+        pthread_mutex_lock(&p->mu);
+        cache_put(&p->cache, it->path, &small);
+        pthread_mutex_unlock(&p->mu);
     }
-    m3ae_image_free(&img);
     m3ae_record rec = {.height = (uint32_t)small.height,
                        .width = (uint32_t)small.width,
                        .channels = 3,
@@ -216,6 +284,14 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
         rc = FAIL(M3AE_EXIT_DATA, "the input '%s' holds no image-text pair", o->input);
 
     pool p = {.list = &l, .store_size = o->store_size, .min_words = o->min_words};
+    if (task_parse && !rc) { /* only downstream data repeats images across records */
+        size_t cap = 16;
+        while (cap < 2 * l.n + 2) cap *= 2;
+        p.cache.path = calloc(cap, sizeof *p.cache.path);
+        p.cache.img = calloc(cap, sizeof *p.cache.img);
+        p.cache.cap = p.cache.path && p.cache.img ? cap : 0;
+        p.cache.budget = (size_t)1 << 30; /* 1 GiB: VQA-RAD at 384 px needs about 160 MB */
+    }
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.work_cv, NULL);
     pthread_cond_init(&p.done_cv, NULL);
@@ -313,6 +389,7 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
     for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
     free(threads);
     free(p.results);
+    cache_free(&p.cache);
     pthread_mutex_destroy(&p.mu);
     pthread_cond_destroy(&p.work_cv);
     pthread_cond_destroy(&p.done_cv);
