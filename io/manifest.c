@@ -13,6 +13,42 @@
 
 static void put_str(FILE *f, const char *s) { m3ae_json_write_string(f, s, strlen(s)); }
 
+static void write_task(FILE *f, const m3ae_manifest_task *t) {
+    fprintf(f, ",\n  \"downstream_version\": %d,\n  \"task\": ", M3AE_MANIFEST_DOWNSTREAM_VERSION);
+    put_str(f, t->task);
+    fprintf(f, ",\n  \"split\": ");
+    put_str(f, t->split);
+    fprintf(f, ",\n  \"questions\": %" PRIu64 ",\n  \"images\": %" PRIu64 ",\n  \"unseen\": %" PRIu64
+               ",\n  \"skipped\": %" PRIu64 ",\n  \"skipped_reason\": ",
+            t->questions, t->images, t->unseen, t->skipped);
+    put_str(f, t->skipped_reason);
+    fprintf(f, ",\n  \"targets\": ");
+    put_str(f, t->targets);
+    fprintf(f, ",\n  \"splits\": {");
+    for (int i = 0; i < t->n_splits; i++) {
+        fprintf(f, "%s\n    ", i ? "," : "");
+        put_str(f, t->splits[i].name);
+        fprintf(f, ": {\"questions\": %" PRIu64 ", \"images\": %" PRIu64 "}", t->splits[i].questions,
+                t->splits[i].images);
+    }
+    fprintf(f, "\n  },\n  \"inputs\": [");
+    for (int i = 0; i < t->n_inputs; i++) {
+        fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
+        put_str(f, t->inputs[i].path);
+        fprintf(f, ", \"sha256\": \"%s\"}", t->inputs[i].sha256);
+    }
+    fprintf(f, "\n  ],\n  \"label_source\": ");
+    put_str(f, t->label_source);
+    fprintf(f, ",\n  \"official_check\": ");
+    put_str(f, t->official);
+    fprintf(f, ",\n  \"label_count\": %u,\n  \"labels\": [", t->n_labels);
+    for (uint32_t i = 0; i < t->n_labels; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        put_str(f, t->labels[i]);
+    }
+    fprintf(f, "]");
+}
+
 int m3ae_manifest_write(const char *dir, const m3ae_manifest *m, m3ae_error *err) {
     char tmp[4200], path[4200];
     snprintf(tmp, sizeof tmp, "%s/manifest.json.tmp", dir);
@@ -39,7 +75,9 @@ int m3ae_manifest_write(const char *dir, const m3ae_manifest *m, m3ae_error *err
                 ", \"checksum\": \"crc32c:%08x\"}",
                 s->records, s->samples, s->bytes, s->checksum);
     }
-    fprintf(f, "\n  ]\n}\n");
+    fprintf(f, "\n  ]");
+    if (m->task.task[0]) write_task(f, &m->task);
+    fprintf(f, "\n}\n");
     int bad = ferror(f);
     if (fflush(f) != 0) bad = 1;
     if (!bad && fsync(fileno(f)) != 0) bad = 1;
@@ -81,6 +119,60 @@ static int get_u64(const m3ae_json *o, const char *key, uint64_t *out) {
     double d = m3ae_json_num(m3ae_json_get(o, key));
     if (!(d >= 0) || d > 9.007199254740992e15) return -1;
     *out = (uint64_t)d;
+    return 0;
+}
+
+static int read_task(const m3ae_json *j, const char *path, m3ae_manifest_task *t, m3ae_error *err) {
+    double dv = m3ae_json_num(m3ae_json_get(j, "downstream_version"));
+    if (dv != M3AE_MANIFEST_DOWNSTREAM_VERSION)
+        return m3ae_error_set(err, "'%s' has downstream version %g, this m3ae reads %d; convert the data again", path,
+                              dv, M3AE_MANIFEST_DOWNSTREAM_VERSION);
+    const char *s;
+    if ((s = m3ae_json_str(m3ae_json_get(j, "task"), NULL))) snprintf(t->task, sizeof t->task, "%s", s);
+    if ((s = m3ae_json_str(m3ae_json_get(j, "split"), NULL))) snprintf(t->split, sizeof t->split, "%s", s);
+    if ((s = m3ae_json_str(m3ae_json_get(j, "label_source"), NULL)))
+        snprintf(t->label_source, sizeof t->label_source, "%s", s);
+    if ((s = m3ae_json_str(m3ae_json_get(j, "targets"), NULL))) snprintf(t->targets, sizeof t->targets, "%s", s);
+    if ((s = m3ae_json_str(m3ae_json_get(j, "official_check"), NULL)))
+        snprintf(t->official, sizeof t->official, "%s", s);
+    if ((s = m3ae_json_str(m3ae_json_get(j, "skipped_reason"), NULL)))
+        snprintf(t->skipped_reason, sizeof t->skipped_reason, "%s", s);
+    if (strcmp(t->task, "vqa") && strcmp(t->task, "cls") && strcmp(t->task, "irtr"))
+        return m3ae_error_set(err, "'%s': unknown task '%s' (vqa, cls, irtr)", path, t->task);
+    if (get_u64(j, "questions", &t->questions) || get_u64(j, "images", &t->images) ||
+        get_u64(j, "unseen", &t->unseen) || get_u64(j, "skipped", &t->skipped))
+        return m3ae_error_set(err, "'%s': questions, images, unseen or skipped missing or not a count", path);
+    const m3ae_json *labels = m3ae_json_get(j, "labels"), *sp = m3ae_json_get(j, "splits"),
+                    *in = m3ae_json_get(j, "inputs");
+    if (m3ae_json_type(labels) != M3AE_JSON_ARRAY)
+        return m3ae_error_set(err, "'%s': \"labels\" is missing or not an array", path);
+    t->n_labels = (uint32_t)m3ae_json_len(labels);
+    t->labels = calloc(t->n_labels ? t->n_labels : 1, sizeof *t->labels);
+    if (!t->labels) return m3ae_error_set(err, "out of memory");
+    for (uint32_t i = 0; i < t->n_labels; i++) {
+        size_t l;
+        const char *w = m3ae_json_str(m3ae_json_at(labels, i), &l);
+        if (!w) return m3ae_error_set(err, "'%s': label %u is not a string", path, i);
+        if (!(t->labels[i] = malloc(l + 1))) return m3ae_error_set(err, "out of memory");
+        memcpy(t->labels[i], w, l + 1);
+    }
+    for (size_t i = 0; i < m3ae_json_len(sp) && t->n_splits < 8 && m3ae_json_type(sp) == M3AE_JSON_OBJECT; i++) {
+        m3ae_manifest_split *x = &t->splits[t->n_splits++];
+        snprintf(x->name, sizeof x->name, "%s", m3ae_json_key_at(sp, i));
+        if (get_u64(m3ae_json_at(sp, i), "questions", &x->questions) ||
+            get_u64(m3ae_json_at(sp, i), "images", &x->images))
+            return m3ae_error_set(err, "'%s': split '%s' has no questions/images counts", path, x->name);
+    }
+    size_t ni = m3ae_json_type(in) == M3AE_JSON_ARRAY ? m3ae_json_len(in) : 0;
+    t->inputs = calloc(ni ? ni : 1, sizeof *t->inputs);
+    if (!t->inputs) return m3ae_error_set(err, "out of memory");
+    for (size_t i = 0; i < ni; i++) {
+        const char *p = m3ae_json_str(m3ae_json_get(m3ae_json_at(in, i), "path"), NULL);
+        const char *h = m3ae_json_str(m3ae_json_get(m3ae_json_at(in, i), "sha256"), NULL);
+        snprintf(t->inputs[i].path, sizeof t->inputs[i].path, "%s", p ? p : "");
+        snprintf(t->inputs[i].sha256, sizeof t->inputs[i].sha256, "%s", h ? h : "");
+        t->n_inputs++;
+    }
     return 0;
 }
 
@@ -157,13 +249,25 @@ int m3ae_manifest_read(const char *dir, m3ae_manifest *m, m3ae_error *err) {
     if (rec != m->records || smp != m->samples)
         rc = m3ae_error_set(err, "'%s': the shards hold %" PRIu64 " records / %" PRIu64 " samples, the totals say %" PRIu64
                                  " / %" PRIu64 "; the manifest is corrupt", path, rec, smp, m->records, m->samples);
+    if (!rc && m3ae_json_get(j, "task")) rc = read_task(j, path, &m->task, err);
 done:
     m3ae_json_free(j);
     if (rc) m3ae_manifest_free(m);
     return rc;
 }
 
+void m3ae_manifest_task_free(m3ae_manifest_task *t) {
+    for (uint32_t i = 0; t->labels && i < t->n_labels; i++) free(t->labels[i]);
+    free(t->labels);
+    free(t->inputs);
+    t->labels = NULL;
+    t->inputs = NULL;
+    t->n_labels = 0;
+    t->n_inputs = 0;
+}
+
 void m3ae_manifest_free(m3ae_manifest *m) {
+    m3ae_manifest_task_free(&m->task);
     free(m->shards);
     m->shards = NULL;
     m->n_shards = 0;

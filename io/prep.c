@@ -16,8 +16,11 @@
 #include "io/image.h"
 #include "io/manifest.h"
 #include "io/prep_source.h"
+#include "io/prep_task.h"
 #include "io/shard.h"
+#include "common/json.h"
 #include "common/sys.h"
+#include "io/answers.h"
 
 typedef struct {
     uint8_t *buf;
@@ -26,8 +29,18 @@ typedef struct {
     char reason[M3AE_ERROR_LEN];
 } result;
 
+/* Resized images by path: downstream datasets store one record per question, and an image has
+ * several questions (VQA-RAD about 6), so each image is decoded and resized once while the cache
+ * stays under its budget (the pixels are the same either way: the cache only saves time). */
+typedef struct {
+    char **path;
+    m3ae_image *img;
+    size_t cap, bytes, budget;
+} img_cache;
+
 typedef struct {
     pthread_mutex_t mu;
+    img_cache cache;
     pthread_cond_t work_cv, done_cv;
     const m3ae_prep_list *list;
     result *results; /* indexed by item - begin */
@@ -38,6 +51,56 @@ typedef struct {
 
 /* Sets err and gives the exit code. */
 #define FAIL(code, ...) (m3ae_error_set(err, __VA_ARGS__), (code))
+
+static uint64_t hash_path(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+/* Copies the cached image of path into out (0), or -1 when absent. Caller holds p->mu. */
+static int cache_get(img_cache *c, const char *path, m3ae_image *out) {
+    if (!c->cap) return -1;
+    for (size_t h = hash_path(path) & (c->cap - 1);; h = (h + 1) & (c->cap - 1)) {
+        if (!c->path[h]) return -1;
+        if (strcmp(c->path[h], path)) continue;
+        size_t n = (size_t)c->img[h].width * c->img[h].height * 3;
+        if (!(out->rgb = malloc(n))) return -1;
+        memcpy(out->rgb, c->img[h].rgb, n);
+        out->width = c->img[h].width;
+        out->height = c->img[h].height;
+        return 0;
+    }
+}
+
+/* Keeps a copy of img (best effort: skipped when over budget, full or out of memory). Holds p->mu. */
+static void cache_put(img_cache *c, const char *path, const m3ae_image *img) {
+    size_t n = (size_t)img->width * img->height * 3, used = 0;
+    if (!c->cap || c->bytes + n > c->budget) return;
+    size_t h = hash_path(path) & (c->cap - 1);
+    while (c->path[h]) {
+        if (!strcmp(c->path[h], path) || ++used == c->cap / 2) return;
+        h = (h + 1) & (c->cap - 1);
+    }
+    char *pc = malloc(strlen(path) + 1);
+    uint8_t *px = malloc(n);
+    if (!pc || !px) {
+        free(pc), free(px);
+        return;
+    }
+    strcpy(pc, path);
+    memcpy(px, img->rgb, n);
+    c->path[h] = pc;
+    c->img[h] = (m3ae_image){img->width, img->height, px};
+    c->bytes += n;
+}
+
+static void cache_free(img_cache *c) {
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->path[i]) free(c->path[i]), free(c->img[i].rgb);
+    free(c->path);
+    free(c->img);
+}
 
 static void process_item(pool *p, size_t i) {
     const m3ae_prep_item *it = &p->list->items[i];
@@ -50,14 +113,22 @@ static void process_item(pool *p, size_t i) {
     }
     m3ae_image img = {0}, small = {0};
     m3ae_error err;
-    if (m3ae_image_decode_file(it->path, NULL, &img, &err) ||
-        m3ae_image_resize_shorter(&img, p->store_size, &small, &err)) {
-        r->rejected = 1;
-        snprintf(r->reason, sizeof r->reason, "%s", err.msg);
+    pthread_mutex_lock(&p->mu);
+    int hit = cache_get(&p->cache, it->path, &small) == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (!hit) {
+        if (m3ae_image_decode_file(it->path, NULL, &img, &err) ||
+            m3ae_image_resize_shorter(&img, p->store_size, &small, &err)) {
+            r->rejected = 1;
+            snprintf(r->reason, sizeof r->reason, "%s", err.msg);
+            m3ae_image_free(&img);
+            return;
+        }
         m3ae_image_free(&img);
-        return;
+        pthread_mutex_lock(&p->mu);
+        cache_put(&p->cache, it->path, &small);
+        pthread_mutex_unlock(&p->mu);
     }
-    m3ae_image_free(&img);
     m3ae_record rec = {.height = (uint32_t)small.height,
                        .width = (uint32_t)small.width,
                        .channels = 3,
@@ -134,6 +205,27 @@ static void progress(const m3ae_prep_options *o, int tty, size_t done, size_t to
     fflush(stderr);
 }
 
+/* One line of targets.jsonl for the sample of a downstream record (vqa, cls: one sample a record). */
+static void write_target(FILE *f, uint64_t sample, const m3ae_prep_item *it, const m3ae_manifest_task *t) {
+    fprintf(f, "{\"sample\": %llu, \"split\": ", (unsigned long long)sample);
+    m3ae_json_write_string(f, it->split ? it->split : "", it->split ? strlen(it->split) : 0);
+    fputs(", \"image\": ", f);
+    m3ae_json_write_string(f, it->image_id, strlen(it->image_id));
+    if (it->qid) {
+        fputs(", \"qid\": ", f);
+        m3ae_json_write_string(f, it->qid, strlen(it->qid));
+    }
+    if (it->answer_type >= 0) fprintf(f, ", \"answer_type\": \"%s\"", it->answer_type ? "open" : "closed");
+    fputs(", \"answer\": ", f);
+    m3ae_json_write_string(f, it->answer ? it->answer : "", it->answer ? strlen(it->answer) : 0);
+    fprintf(f, ", \"label\": %d, \"labels\": [", (int)it->label);
+    for (uint32_t k = 0; k < it->n_labels; k++) fprintf(f, "%s%d", k ? ", " : "", (int)it->labels[k]);
+    fputs("], \"label_name\": ", f);
+    const char *ln = it->label >= 0 && (uint32_t)it->label < t->n_labels ? t->labels[it->label] : "";
+    m3ae_json_write_string(f, ln, strlen(ln));
+    fputs("}\n", f);
+}
+
 static int too_many(const m3ae_prep_options *o, const m3ae_prep_list *l) {
     return (double)l->rejected_texts > o->max_reject * (double)l->input_texts;
 }
@@ -166,18 +258,40 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
     if (!l.rejected) return m3ae_error_set(err, "cannot write '%s': %s", path, strerror(errno)), M3AE_EXIT_SYSTEM;
 
     int rc;
-    if (!strcmp(o->format, "jsonl"))
+    m3ae_task_input task = {0};
+    m3ae_manifest man = {.n_shards = o->shards};
+    int (*task_parse)(const m3ae_prep_options *, m3ae_task_input *, m3ae_prep_list *, m3ae_error *) = NULL;
+    if (!strcmp(o->format, "vqa-rad")) task_parse = m3ae_prep_parse_vqa_rad;
+    if (!strcmp(o->format, "slake")) task_parse = m3ae_prep_parse_slake;
+    if (!strcmp(o->format, "vqa-med-2019")) task_parse = m3ae_prep_parse_vqa_med;
+    if (!strcmp(o->format, "melinda")) task_parse = m3ae_prep_parse_melinda;
+    if (!strcmp(o->format, "roco-retrieval")) task_parse = m3ae_prep_parse_roco_retrieval;
+    if (task_parse) {
+        task.want_split = o->split ? o->split : "train";
+        rc = task_parse(o, &task, &l, err);
+        if (!rc) rc = m3ae_task_finish(o, &task, &l, &man.task, err);
+        m3ae_task_input_free(&task);
+    } else if (!strcmp(o->format, "jsonl"))
         rc = m3ae_prep_parse_jsonl(o->input, &l, err);
     else if (!strcmp(o->format, "roco"))
         rc = m3ae_prep_parse_roco(o->input, &l, err);
     else if (!strcmp(o->format, "medicat"))
         rc = m3ae_prep_parse_medicat(o->input, &l, err);
     else
-        rc = FAIL(M3AE_EXIT_USAGE, "unknown --format '%s' (jsonl, roco, medicat)", o->format);
+        rc = FAIL(M3AE_EXIT_USAGE, "unknown --format '%s' (jsonl, roco, medicat, vqa-rad, slake, vqa-med-2019, "
+                                   "melinda, roco-retrieval)", o->format);
     if (!rc && l.input_texts == 0)
         rc = FAIL(M3AE_EXIT_DATA, "the input '%s' holds no image-text pair", o->input);
 
     pool p = {.list = &l, .store_size = o->store_size, .min_words = o->min_words};
+    if (task_parse && !rc) { /* only downstream data repeats images across records */
+        size_t cap = 16;
+        while (cap < 2 * l.n + 2) cap *= 2;
+        p.cache.path = calloc(cap, sizeof *p.cache.path);
+        p.cache.img = calloc(cap, sizeof *p.cache.img);
+        p.cache.cap = p.cache.path && p.cache.img ? cap : 0;
+        p.cache.budget = (size_t)1 << 30; /* 1 GiB: VQA-RAD at 384 px needs about 160 MB */
+    }
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.work_cv, NULL);
     pthread_cond_init(&p.done_cv, NULL);
@@ -185,7 +299,6 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
     pthread_t *threads = calloc(nthreads > 0 ? (size_t)nthreads : 1, sizeof *threads);
     size_t chunk = 16 * (size_t)o->threads;
     p.results = calloc(chunk, sizeof *p.results);
-    m3ae_manifest man = {.n_shards = o->shards};
     man.shards = calloc((size_t)o->shards, sizeof *man.shards);
     if (!rc && (!threads || !p.results || !man.shards)) rc = FAIL(M3AE_EXIT_SYSTEM, "out of memory");
     for (int t = 0; !rc && t < nthreads; t++) {
@@ -196,6 +309,13 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
         started++;
     }
     s->input_images = l.n;
+    FILE *targets = NULL; /* the downstream side table (io/FORMAT.md) */
+    uint64_t sample = 0;
+    m3ae_vocab written_images = {0};
+    if (!rc && man.task.targets[0]) {
+        snprintf(path, sizeof path, "%s/%s", s->tmp_dir, man.task.targets);
+        if (!(targets = fopen(path, "w"))) rc = FAIL(M3AE_EXIT_SYSTEM, "cannot write '%s': %s", path, strerror(errno));
+    }
     int tty = isatty(2);
     double last = t0;
     for (int k = 0; !rc && k < o->shards; k++) {
@@ -220,6 +340,12 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
                     s->rejected_images++;
                 } else if (!rc && m3ae_shard_writer_put(w, r->buf, r->len, err)) {
                     rc = M3AE_EXIT_SYSTEM;
+                } else if (!rc && man.task.task[0]) {
+                    if (m3ae_vocab_add(&written_images, it->image_id) < 0) rc = FAIL(M3AE_EXIT_SYSTEM, "out of memory");
+                    man.task.questions += it->n_captions;
+                    if (targets) write_target(targets, sample, it, &man.task);
+                    if (targets && it->label < 0) man.task.unseen++;
+                    sample += it->n_captions;
                 }
                 free(r->buf);
                 r->buf = NULL;
@@ -263,12 +389,18 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
     for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
     free(threads);
     free(p.results);
+    cache_free(&p.cache);
     pthread_mutex_destroy(&p.mu);
     pthread_cond_destroy(&p.work_cv);
     pthread_cond_destroy(&p.done_cv);
 
     s->input_texts = l.input_texts;
     s->rejected_texts = l.rejected_texts;
+    man.task.images = written_images.n;
+    m3ae_vocab_free(&written_images);
+    if (targets && fclose(targets) != 0 && !rc)
+        rc = FAIL(M3AE_EXIT_SYSTEM, "writing %s/%s failed (disk full?)", s->tmp_dir, man.task.targets);
+    if (!rc && man.task.task[0]) m3ae_task_log(stdout, &man.task);
     if (fclose(l.rejected) != 0 && !rc)
         rc = FAIL(M3AE_EXIT_SYSTEM, "writing %s/rejected.jsonl failed (disk full?)", s->tmp_dir);
     if (!rc) {
@@ -289,6 +421,7 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
             s->tmp_dir[0] = 0;
     }
     free(man.shards);
+    m3ae_manifest_task_free(&man.task);
     m3ae_prep_list_free(&l);
     s->seconds = m3ae_now_s() - t0;
     return rc;

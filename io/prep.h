@@ -24,6 +24,14 @@ typedef struct {
     int min_words;       /* texts with fewer whitespace words are dropped (default 3) */
     double max_reject;   /* fail (exit 3) when more than this fraction of input texts is rejected */
     int progress;        /* 0: quiet; 1: progress lines on stderr (\r on a TTY) */
+    /* downstream formats (vqa-rad, slake, vqa-med-2019, melinda, roco-retrieval; io/prep_task.h) */
+    const char *split;       /* the split to write: train (default), val, test, heldout */
+    const char *images;      /* image folder (NULL: the format's default beside the input) */
+    const char *answer_vocab; /* "train" (default), "all" (official: every split), or a DATASET_DIR */
+    const char *lang;        /* SLAKE q_lang kept: "en" (default), "zh" or "all" */
+    const char *label_field; /* MELINDA label column (default p_meth_label) */
+    double holdout;          /* > 0: this fraction of the training images becomes split "heldout" */
+    int subset;              /* ROCO retrieval: val/test keep the first N pairs (default 2000; 0 = all) */
 } m3ae_prep_options;
 
 typedef struct {

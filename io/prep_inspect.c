@@ -59,7 +59,59 @@ static int verify_shard(const char *dir, const m3ae_manifest_shard *ms, FILE *ou
     return rc;
 }
 
+/* The downstream fields of the first `show` records, in sample order. */
+static int show_records(const char *dir, const m3ae_manifest *m, FILE *out, int show, m3ae_error *err) {
+    const m3ae_manifest_task *t = &m->task;
+    fprintf(out, "  task %s, split %s: %" PRIu64 " samples, %" PRIu64 " distinct images, %" PRIu64
+                 " outside the vocabulary (label -1)\n",
+            t->task, t->split, t->questions, t->images, t->unseen);
+    if (strcmp(t->task, "irtr")) {
+        fprintf(out, "  labels: %u, from %s; first:", t->n_labels, t->label_source);
+        for (uint32_t i = 0; i < t->n_labels && i < 8; i++) fprintf(out, "%s \"%s\"", i ? "," : "", t->labels[i]);
+        fprintf(out, "%s\n", t->n_labels > 8 ? ", ..." : "");
+    }
+    for (int i = 0; i < t->n_splits; i++)
+        fprintf(out, "  input split %s: %" PRIu64 " entries, %" PRIu64 " images\n", t->splits[i].name,
+                t->splits[i].questions, t->splits[i].images);
+    if (t->official[0]) fprintf(out, "  %s\n", t->official);
+    for (int i = 0; i < t->n_inputs; i++) fprintf(out, "  input %s sha256 %s\n", t->inputs[i].path, t->inputs[i].sha256);
+    int shown = 0, rc = 0;
+    for (int s = 0; !rc && s < m->n_shards && shown < show; s++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, m->shards[s].name);
+        m3ae_shard *sh = m3ae_shard_open(path, m->shards[s].name, err);
+        if (!sh) return M3AE_EXIT_DATA;
+        m3ae_shard_reader *r = m3ae_shard_reader_begin(sh, err);
+        if (!r) rc = M3AE_EXIT_SYSTEM;
+        for (uint64_t k = 0; !rc && k < m3ae_shard_info(sh)->records && shown < show; k++, shown++) {
+            m3ae_record_view v;
+            if (m3ae_shard_read(r, k, 1, &v, err)) {
+                rc = M3AE_EXIT_DATA;
+                break;
+            }
+            uint32_t cl;
+            const char *cap = m3ae_record_caption(&v, 0, &cl);
+            fprintf(out, "  record %d: image %.*s (%ux%u), %u caption%s, first \"%.*s\"", shown, (int)v.image_id_len,
+                    v.image_id, v.width, v.height, v.n_captions, v.n_captions == 1 ? "" : "s", (int)(cl > 120 ? 120 : cl),
+                    cap);
+            if (v.question) fprintf(out, ", question \"%.*s\"", (int)v.question_len, v.question);
+            if (v.answer) fprintf(out, ", answer \"%.*s\"", (int)v.answer_len, v.answer);
+            if (strcmp(t->task, "irtr"))
+                fprintf(out, ", label %d (%s)", (int)v.label,
+                        v.label >= 0 && (uint32_t)v.label < t->n_labels ? t->labels[v.label] : "outside the vocabulary");
+            fprintf(out, "\n");
+        }
+        m3ae_shard_reader_end(r);
+        m3ae_shard_close(sh);
+    }
+    return rc;
+}
+
 int m3ae_prep_inspect(const char *dir, FILE *out, m3ae_inspect_summary *sum, m3ae_error *err) {
+    return m3ae_prep_inspect_show(dir, out, 0, sum, err);
+}
+
+int m3ae_prep_inspect_show(const char *dir, FILE *out, int show, m3ae_inspect_summary *sum, m3ae_error *err) {
     memset(sum, 0, sizeof *sum);
     m3ae_manifest m;
     if (m3ae_manifest_read(dir, &m, err)) return M3AE_EXIT_DATA;
@@ -81,6 +133,7 @@ int m3ae_prep_inspect(const char *dir, FILE *out, m3ae_inspect_summary *sum, m3a
         }
     }
     if (!rc && out) fprintf(out, "all %d shards verified: every record's CRC32C matches\n", m.n_shards);
+    if (!rc && out && m.task.task[0]) rc = show_records(dir, &m, out, show, err);
     m3ae_manifest_free(&m);
     return rc;
 }

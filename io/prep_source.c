@@ -13,7 +13,7 @@ static int is_space_cp(uint32_t c) {
 }
 
 /* Length of the whitespace character at s (0 if none). Only well-formed UTF-8 sequences count. */
-static size_t space_len(const unsigned char *s, size_t n) {
+size_t m3ae_prep_space_len(const unsigned char *s, size_t n) {
     if (n == 0) return 0;
     if (s[0] < 0x80) return is_space_cp(s[0]) ? 1 : 0;
     if (n >= 2 && s[0] == 0xC2 && (s[1] == 0x85 || s[1] == 0xA0)) return 2;
@@ -29,7 +29,7 @@ int m3ae_prep_clean_text(const char *text, size_t len, char *out) {
     size_t i = 0, o = 0;
     int words = 0, pending = 0;
     while (i < len) {
-        size_t sl = space_len(s + i, len - i);
+        size_t sl = m3ae_prep_space_len(s + i, len - i);
         if (sl) {
             pending = 1;
             i += sl;
@@ -155,6 +155,7 @@ long m3ae_prep_add(m3ae_prep_list *l, const char *path, const char *image_id, co
         m3ae_prep_item *it = &l->items[l->n];
         memset(it, 0, sizeof *it);
         it->label = -1;
+        it->answer_type = -1;
         it->line = line;
         it->path = dup_str(path);
         it->image_id = dup_str(image_id);
@@ -200,6 +201,9 @@ void m3ae_prep_list_free(m3ae_prep_list *l) {
         free(it->image_id);
         free(it->question);
         free(it->answer);
+        free(it->qid);
+        free(it->split);
+        free(it->labels);
     }
     free(l->items);
     free(l->table);

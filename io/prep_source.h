@@ -17,6 +17,12 @@ typedef struct {
     uint32_t n_texts; /* texts read for this image (kept + dropped) */
     char *question, *answer; /* task fields (NULL when absent) */
     int32_t label;
+    /* downstream (io/prep_task.c): question id, answer type (0 closed, 1 open, -1 none), the split
+     * it came from, every acceptable label (VQA-Med 2019 '#' alternatives in the vocabulary) */
+    char *qid, *split;
+    int answer_type;
+    int32_t *labels;
+    uint32_t n_labels;
     uint64_t line;    /* first input line naming this image */
     int grouped;      /* in the image_id table (texts grouped by image) */
 } m3ae_prep_item;
@@ -42,6 +48,9 @@ long m3ae_prep_add(m3ae_prep_list *l, const char *path, const char *image_id, co
 void m3ae_prep_reject(m3ae_prep_list *l, const char *kind, uint64_t line, const char *image_id, const char *text,
                       const char *reason);
 void m3ae_prep_list_free(m3ae_prep_list *l);
+
+/* Length of the Unicode whitespace character (Python str.isspace) at s, 0 if none. */
+size_t m3ae_prep_space_len(const unsigned char *s, size_t n);
 
 /* Joins dir of `file` with rel (rel absolute: kept). */
 void m3ae_prep_join(char *out, size_t cap, const char *file, const char *rel);

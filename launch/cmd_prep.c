@@ -13,7 +13,9 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: m3ae prep --format jsonl|roco|medicat --input PATH --out DIR [options]\n"
-            "       m3ae prep inspect DIR\n\n"
+            "       m3ae prep --format vqa-rad|slake|vqa-med-2019|melinda|roco-retrieval --input PATH\n"
+            "                 --out DIR [--split S] [--images DIR] [--answer-vocab train|all|DATASET_DIR]\n"
+            "       m3ae prep inspect DIR [--show N]\n\n"
             "Converts images and their captions into the m3ae shard format (io/FORMAT.md): one LMDB\n"
             "environment per shard (DIR/shard-NNNNN/data.mdb), one record per image holding the image\n"
             "resized so that its shorter side is --store-size (RGB8) and all its captions, and\n"
@@ -27,6 +29,28 @@ static void usage(FILE *f) {
             "           images/<id>.jpg beside it\n"
             "  medicat  MedICaT release jsonl; radiology == true only; s2_caption + s2orc_references;\n"
             "           images in figures/<pdf_hash>_<fig_uri> beside it\n\n"
+            "downstream formats (one record per question or row; io/FORMAT.md \"Downstream datasets\"):\n"
+            "  vqa-rad         VQA_RAD Dataset Public.json (split by phrase_type) or the MEVF\n"
+            "                  trainset.json/testset.json (siblings read too); images/ beside it\n"
+            "  slake           the SLAKE 1.0 folder (train.json, validate.json, test.json, imgs/)\n"
+            "  vqa-med-2019    the folder holding ImageClef-2019-VQA-Med-Training/, -Validation/,\n"
+            "                  VQAMed2019Test/; categories C1-C3 as the official (C4 left out)\n"
+            "  melinda         the MELINDA folder (train.csv, dev.csv, test.csv, melinda_images/)\n"
+            "  roco-retrieval  the ROCO data folder (train/, validation/, test/ radiology/captions.txt);\n"
+            "                  the official subsets (Python's random.seed(42) shuffle, reproduced)\n"
+            "  --split S         train (default), val, test, or heldout (with --holdout)\n"
+            "  --images DIR      the image folder (default: the format's folder beside the input)\n"
+            "  --answer-vocab V  train (default: labels from the training split), all (the official:\n"
+            "                    train+val+test answers, i.e. test answers included; checks the\n"
+            "                    official counts), or a prepared DATASET_DIR (its labels, e.g. for test)\n"
+            "  --holdout F       hold out this fraction of the training images (by image, so no image\n"
+            "                    is in both) as split heldout; the same F gives the same partition\n"
+            "  --lang L          SLAKE questions kept: en (default), zh, all\n"
+            "  --label-field C   MELINDA label column: p_meth_label (default), i_meth_label, p_meth, i_meth\n"
+            "  --subset N        ROCO retrieval val/test pairs kept (default 2000, 0 = all)\n"
+            "  Answers are normalised as the official normalize_word; a test answer outside the\n"
+            "  vocabulary gets label -1 (counted as wrong). DIR/targets.jsonl holds the answer type\n"
+            "  and every acceptable label of each sample.\n\n"
             "options:\n"
             "  --shards N        number of shards (default 1)\n"
             "  --store-size S    shorter image side stored, in pixels (default 384)\n"
@@ -36,7 +60,8 @@ static void usage(FILE *f) {
             "                    (0.01) or a percentage (1%%); default 1%%\n"
             "  --quiet           no progress lines\n\n"
             "inspect prints the manifest and verifies every record's CRC32C; it exits 3 naming the shard\n"
-            "and key of the first bad record.\n\n"
+            "and key of the first bad record. For a downstream dataset it also prints the task, the\n"
+            "labels and the first --show N records (default 3) with question, answer and label name.\n\n"
             "exit codes: 0 done, 2 bad command line or DIR exists, 3 bad input data or too many\n"
             "rejected, 5 system failure (disk, memory, LMDB).\n");
 }
@@ -53,13 +78,16 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
 }
 
 static int cmd_inspect(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "m3ae: error: usage: m3ae prep inspect DIR\n");
+    int show = 3;
+    if (argc == 4 && !strcmp(argv[2], "--show")) {
+        if (parse_int("--show", argv[3], 0, 1000000, &show)) return M3AE_EXIT_USAGE;
+    } else if (argc != 2) {
+        fprintf(stderr, "m3ae: error: usage: m3ae prep inspect DIR [--show N]\n");
         return M3AE_EXIT_USAGE;
     }
     m3ae_inspect_summary sum;
     m3ae_error err;
-    int rc = m3ae_prep_inspect(argv[1], stdout, &sum, &err);
+    int rc = m3ae_prep_inspect_show(argv[1], stdout, show, &sum, &err);
     fflush(stdout);
     if (rc) fprintf(stderr, "m3ae: error: %s\n", err.msg);
     return rc;
@@ -78,7 +106,8 @@ int m3ae_cmd_prep(int argc, char **argv) {
                            .threads = ncpu > 0 ? (int)(ncpu < 64 ? ncpu : 64) : 1,
                            .min_words = 3,
                            .max_reject = 0.01,
-                           .progress = 1};
+                           .progress = 1,
+                           .subset = 2000};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--quiet")) {
@@ -96,6 +125,29 @@ int m3ae_cmd_prep(int argc, char **argv) {
             o.input = v;
         else if (!strcmp(a, "--out"))
             o.out = v;
+        else if (!strcmp(a, "--split"))
+            o.split = v;
+        else if (!strcmp(a, "--images"))
+            o.images = v;
+        else if (!strcmp(a, "--answer-vocab"))
+            o.answer_vocab = v;
+        else if (!strcmp(a, "--lang"))
+            o.lang = v;
+        else if (!strcmp(a, "--label-field"))
+            o.label_field = v;
+        else if (!strcmp(a, "--subset")) {
+            if (parse_int(a, v, 0, 100000000, &o.subset)) return M3AE_EXIT_USAGE;
+        } else if (!strcmp(a, "--holdout")) {
+            char *end;
+            double f = strtod(v, &end);
+            if (end != v && *end == '%' && end[1] == 0) f /= 100.0, end++;
+            if (end == v || *end || !(f > 0 && f < 1)) {
+                fprintf(stderr, "m3ae: error: --holdout expects a fraction in (0, 1) or a percentage (20%%), got "
+                                "'%s'\n", v);
+                return M3AE_EXIT_USAGE;
+            }
+            o.holdout = f;
+        }
         else if (!strcmp(a, "--shards")) {
             if (parse_int(a, v, 1, 100000, &o.shards)) return M3AE_EXIT_USAGE;
         } else if (!strcmp(a, "--store-size")) {
@@ -118,6 +170,15 @@ int m3ae_cmd_prep(int argc, char **argv) {
             fprintf(stderr, "m3ae: error: unknown option '%s' (m3ae prep --help)\n", a);
             return M3AE_EXIT_USAGE;
         }
+    }
+    if (o.lang && strcmp(o.lang, "en") && strcmp(o.lang, "zh") && strcmp(o.lang, "all")) {
+        fprintf(stderr, "m3ae: error: --lang expects en, zh or all, got '%s'\n", o.lang);
+        return M3AE_EXIT_USAGE;
+    }
+    if (o.split && strcmp(o.split, "train") && strcmp(o.split, "val") && strcmp(o.split, "test") &&
+        strcmp(o.split, "heldout")) {
+        fprintf(stderr, "m3ae: error: --split expects train, val, test or heldout, got '%s'\n", o.split);
+        return M3AE_EXIT_USAGE;
     }
     if (!o.format || !o.input || !o.out) {
         fprintf(stderr, "m3ae: error: m3ae prep needs --format, --input and --out (m3ae prep --help)\n");
