@@ -52,6 +52,9 @@ static const train_key keys[] = {
     KS(device, "cpu|cuda"), /* the compute backend (model/backend.h) */
     KI(threads, 0, 1024, "compute threads per rank (0 = OpenMP default)"),
     KD(peak_tflops, 0, 1e6, "peak TFLOP/s of one device for MFU (0 = from the device table)"),
+    KS(trace, ""), /* Chrome trace-event JSON of the run (empty = off; a relative path is inside the run folder) */
+    KD(watchdog_s, 0, 1e9, "a step that takes longer ends the job with a diagnostic (0 = off)"),
+    KI(straggler_every, 0, 1e12, "steps between straggler lines: min/median/max step time across ranks (0 = off)"),
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 
@@ -79,6 +82,8 @@ void m3ae_train_config_defaults(m3ae_train_config *c) {
     c->val_batches = 10;
     c->ckpt_every = 1000;
     c->keep_last = 3;
+    c->watchdog_s = 600;
+    c->straggler_every = 50;
 }
 
 static const train_key *find(const char *name) {

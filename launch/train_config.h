@@ -35,6 +35,10 @@ typedef struct {
     char device[16]; /* compute backend: cpu | cuda (model/backend.h) */
     int64_t threads; /* compute threads per rank (0: OpenMP default) */
     double peak_tflops; /* for MFU; 0: from the device table */
+    /* observability and faults */
+    char trace[1024];        /* Chrome trace-event JSON of the run ("" off; relative: inside the run folder) */
+    double watchdog_s;       /* a step longer than this ends the job (0 off) */
+    int64_t straggler_every; /* steps between straggler lines (0 off) */
 } m3ae_train_config;
 
 /* Defaults (the `small` model with the official optimizer); vocab_dir is the default vocabulary. */
