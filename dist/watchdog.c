@@ -3,6 +3,7 @@
 
 #include <mpi.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,20 @@
 /* How often the thread looks at the clock: the abort comes at most this late. */
 #define POLL_S 0.1
 #define ARRIVE_TAG 7781
+/* A heartbeat older than this: the process did not run (stopped, swapped out). */
+#define STALE_S 1.0
+
+/* One slot per rank of this node, in memory the node's ranks share (MPI_Win_allocate_shared, set up
+ * at start by the main thread; afterwards only plain atomic loads and stores, no MPI calls from the
+ * watchdog thread). A rank that waits at a collective without knowing for whom looks here for a
+ * rank of its node that stopped running (stale heartbeat) or is still computing the step. */
+typedef struct {
+    _Atomic int64_t beat_us; /* the watchdog thread's last tick */
+    _Atomic int64_t step;
+    _Atomic int state; /* 0 between steps, 1 computing, 2 waiting */
+    _Atomic int rank;  /* world rank */
+} node_slot;
+enum { IDLE = 0, COMPUTING = 1, WAITING = 2 };
 
 static struct {
     pthread_mutex_t mu;
@@ -32,11 +47,51 @@ static struct {
     double step_t0;
     char what[160];
     int peer;
+    /* the node's slots */
+    MPI_Win win;
+    node_slot *slots; /* (local_world) */
+    int local_rank, local_world;
 } wd = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .peer = -1};
 
-static void report_and_abort(int64_t step, double hung, const char *what, int peer) {
-    char cause[300];
-    if (!what[0]) snprintf(cause, sizeof cause, "while computing (not waiting for another rank)");
+static int64_t now_us(void) { return (int64_t)(m3ae_now_s() * 1e6); }
+
+static void publish(int state, int64_t step) {
+    if (!wd.slots) return;
+    atomic_store(&wd.slots[wd.local_rank].step, step);
+    atomic_store(&wd.slots[wd.local_rank].state, state);
+}
+
+/* A rank of this node that holds the step up: one that stopped running, else one still computing
+ * the same step; -1 none. *why says which. */
+static int find_culprit(int64_t step, const char **why) {
+    if (!wd.slots) return -1;
+    int64_t t = now_us();
+    for (int i = 0; i < wd.local_world; i++) {
+        if (i == wd.local_rank) continue;
+        if ((double)(t - atomic_load(&wd.slots[i].beat_us)) > STALE_S * 1e6) {
+            *why = "its process has not run for a while: stopped, or swapped out";
+            return atomic_load(&wd.slots[i].rank);
+        }
+    }
+    for (int i = 0; i < wd.local_world; i++) {
+        if (i == wd.local_rank) continue;
+        if (atomic_load(&wd.slots[i].state) == COMPUTING && atomic_load(&wd.slots[i].step) == step) {
+            *why = "it is still computing the step";
+            return atomic_load(&wd.slots[i].rank);
+        }
+    }
+    return -1;
+}
+
+static void report_and_abort(int64_t step, double hung, const char *what, int peer, const char *why, double frozen) {
+    char cause[400];
+    if (frozen > STALE_S)
+        snprintf(cause, sizeof cause, "while this process itself did not run for %.0f s (stopped, or swapped out; it "
+                 "was %s%s)", frozen, what[0] ? "waiting for " : "computing", what);
+    else if (!what[0]) snprintf(cause, sizeof cause, "while computing (not waiting for another rank)");
+    else if (peer >= 0 && why)
+        snprintf(cause, sizeof cause, "while waiting for %s (rank %d did not arrive); seen in the node's heartbeats: %s", what,
+                 peer, why);
     else if (peer >= 0) snprintf(cause, sizeof cause, "while waiting for %s (rank %d did not arrive)", what, peer);
     else
         snprintf(cause, sizeof cause, "while waiting for %s (the rank that did not arrive is named by another rank's "
@@ -55,6 +110,7 @@ static void report_and_abort(int64_t step, double hung, const char *what, int pe
 
 static void *watch(void *unused) {
     (void)unused;
+    double last_tick = m3ae_now_s();
     pthread_mutex_lock(&wd.mu);
     while (!wd.stopping) {
         struct timespec until;
@@ -62,16 +118,21 @@ static void *watch(void *unused) {
         long ns = until.tv_nsec + (long)(POLL_S * 1e9);
         until.tv_sec += ns / 1000000000L, until.tv_nsec = ns % 1000000000L;
         pthread_cond_timedwait(&wd.wake, &wd.mu, &until);
+        double now = m3ae_now_s(), frozen = now - last_tick;
+        last_tick = now;
+        if (wd.slots) atomic_store(&wd.slots[wd.local_rank].beat_us, now_us());
         if (wd.stopping || !wd.in_step) continue;
-        double hung = m3ae_now_s() - wd.step_t0;
-        double limit = wd.timeout_s + (wd.what[0] && wd.peer < 0 ? UNKNOWN_PEER_GRACE_S : 0);
+        double hung = now - wd.step_t0;
+        int peer = wd.peer;
+        const char *why = NULL;
+        if (wd.what[0] && peer < 0 && hung > wd.timeout_s) peer = find_culprit(wd.step, &why);
+        double limit = wd.timeout_s + (wd.what[0] && peer < 0 ? UNKNOWN_PEER_GRACE_S : 0);
         if (hung > limit) {
             char what[sizeof wd.what];
             memcpy(what, wd.what, sizeof what);
             int64_t step = wd.step;
-            int peer = wd.peer;
             pthread_mutex_unlock(&wd.mu);
-            report_and_abort(step, hung, what, peer);
+            report_and_abort(step, hung, what, peer, why, frozen);
         }
     }
     pthread_mutex_unlock(&wd.mu);
@@ -83,7 +144,27 @@ void m3ae_watchdog_start(double timeout_s) {
     MPI_Comm_rank(MPI_COMM_WORLD, &wd.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &wd.world);
     wd.timeout_s = timeout_s, wd.stopping = 0, wd.in_step = 0, wd.what[0] = 0, wd.peer = -1, wd.arrivals = 0;
-    int rc = pthread_create(&wd.thread, NULL, watch, NULL);
+    /* the node's shared slots (a collective over every rank) */
+    MPI_Comm node;
+    int rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, wd.rank, MPI_INFO_NULL, &node);
+    M3AE_CHECK(rc == MPI_SUCCESS, M3AE_EXIT_SYSTEM, "the watchdog's node split failed (MPI error %d)", rc);
+    MPI_Comm_rank(node, &wd.local_rank);
+    MPI_Comm_size(node, &wd.local_world);
+    node_slot *mine = NULL;
+    rc = MPI_Win_allocate_shared((MPI_Aint)sizeof(node_slot), (int)sizeof(node_slot), MPI_INFO_NULL, node, &mine,
+                                 &wd.win);
+    M3AE_CHECK(rc == MPI_SUCCESS, M3AE_EXIT_SYSTEM, "the watchdog's shared memory of the node failed (MPI error %d)", rc);
+    MPI_Aint size;
+    int unit;
+    rc = MPI_Win_shared_query(wd.win, 0, &size, &unit, &wd.slots); /* slot 0: the start of the node's block */
+    M3AE_CHECK(rc == MPI_SUCCESS, M3AE_EXIT_SYSTEM, "the watchdog's shared memory query failed (MPI error %d)", rc);
+    atomic_store(&mine->beat_us, now_us());
+    atomic_store(&mine->step, -1);
+    atomic_store(&mine->state, IDLE);
+    atomic_store(&mine->rank, wd.rank);
+    MPI_Barrier(node); /* every slot is set before anyone reads it */
+    MPI_Comm_free(&node);
+    rc = pthread_create(&wd.thread, NULL, watch, NULL);
     M3AE_CHECK(rc == 0, M3AE_EXIT_SYSTEM, "cannot start the watchdog thread: %s (watchdog_s = 0 runs without it)",
                strerror(rc));
     wd.running = 1;
@@ -93,6 +174,7 @@ void m3ae_watchdog_step_begin(int64_t step) {
     if (!wd.running) return;
     pthread_mutex_lock(&wd.mu);
     wd.in_step = 1, wd.step = step, wd.step_t0 = m3ae_now_s(), wd.what[0] = 0, wd.peer = -1;
+    publish(COMPUTING, step);
     pthread_mutex_unlock(&wd.mu);
 }
 
@@ -100,6 +182,7 @@ void m3ae_watchdog_step_end(void) {
     if (!wd.running) return;
     pthread_mutex_lock(&wd.mu);
     wd.in_step = 0, wd.what[0] = 0, wd.peer = -1;
+    publish(IDLE, -1);
     pthread_mutex_unlock(&wd.mu);
 }
 
@@ -108,6 +191,7 @@ void m3ae_watchdog_waiting(const char *what, int peer_rank) {
     pthread_mutex_lock(&wd.mu);
     snprintf(wd.what, sizeof wd.what, "%s", what ? what : "");
     wd.peer = what ? peer_rank : -1;
+    if (wd.in_step) publish(what ? WAITING : COMPUTING, wd.step);
     pthread_mutex_unlock(&wd.mu);
 }
 
@@ -137,4 +221,6 @@ void m3ae_watchdog_stop(void) {
     pthread_mutex_unlock(&wd.mu);
     pthread_join(wd.thread, NULL);
     wd.running = 0;
+    wd.slots = NULL;
+    MPI_Win_free(&wd.win); /* a collective: every rank stops its watchdog at the same point */
 }
