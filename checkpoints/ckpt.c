@@ -236,20 +236,36 @@ static void prune(const char *dir, int keep) {
     }
 }
 
-int m3ae_ckpt_save_run(const char *run_dir, int keep_last, const m3ae_registry *r, const float *params,
-                       const float *exp_avg, const float *exp_avg_sq, const m3ae_ckpt_meta *meta, char *written,
-                       size_t written_len, m3ae_error *err) {
-    char dir[4096], path[4200], file[64], latest[4200], text[80];
+/* Phase 1 of a run's checkpoint: the step file, not yet `latest`. */
+int m3ae_ckpt_save_step(const char *run_dir, const m3ae_registry *r, const float *params, const float *exp_avg,
+                        const float *exp_avg_sq, const m3ae_ckpt_meta *meta, char *written, size_t written_len,
+                        m3ae_error *err) {
+    char dir[4096], path[4200];
     if (ckpt_dir(run_dir, dir, sizeof dir, err) != 0) return -1;
-    snprintf(file, sizeof file, "step_%07lld.h5", (long long)meta->step);
-    snprintf(path, sizeof path, "%s/%s", dir, file);
+    snprintf(path, sizeof path, "%s/step_%07lld.h5", dir, (long long)meta->step);
     if (m3ae_ckpt_save(path, r, params, exp_avg, exp_avg_sq, meta, err) != 0) return -1;
+    if (written) snprintf(written, written_len, "%s", path);
+    return 0;
+}
+
+/* Phase 2: `latest` names the step file, then the old ones go (only now: until latest moves, the
+ * previous checkpoint is the one a resume needs). */
+int m3ae_ckpt_publish(const char *run_dir, int64_t step, int keep_last, m3ae_error *err) {
+    char dir[4096], file[64], latest[4200], text[80];
+    if (ckpt_dir(run_dir, dir, sizeof dir, err) != 0) return -1;
+    snprintf(file, sizeof file, "step_%07lld.h5", (long long)step);
     snprintf(latest, sizeof latest, "%s/latest", dir);
     snprintf(text, sizeof text, "%s\n", file);
     if (m3ae_write_file_atomic(latest, text, err) != 0) return -1;
     if (keep_last > 0) prune(dir, keep_last);
-    if (written) snprintf(written, written_len, "%s", path);
     return 0;
+}
+
+int m3ae_ckpt_save_run(const char *run_dir, int keep_last, const m3ae_registry *r, const float *params,
+                       const float *exp_avg, const float *exp_avg_sq, const m3ae_ckpt_meta *meta, char *written,
+                       size_t written_len, m3ae_error *err) {
+    if (m3ae_ckpt_save_step(run_dir, r, params, exp_avg, exp_avg_sq, meta, written, written_len, err) != 0) return -1;
+    return m3ae_ckpt_publish(run_dir, meta->step, keep_last, err);
 }
 
 int m3ae_ckpt_remove_stale(const char *run_dir) {

@@ -53,6 +53,15 @@ int m3ae_ckpt_read_meta(const char *path, m3ae_ckpt_meta *meta, m3ae_error *err)
 int m3ae_ckpt_save_run(const char *run_dir, int keep_last, const m3ae_registry *r, const float *params,
                        const float *exp_avg, const float *exp_avg_sq, const m3ae_ckpt_meta *meta, char *written,
                        size_t written_len, m3ae_error *err);
+/* The same in two phases, for runs of several ranks, where a checkpoint may become `latest` only
+ * when every rank has reached it: save_step writes the step file (the path in `written`), and
+ * publish, called once every rank confirmed the step, points `latest` at it and prunes. A failure
+ * between the two leaves `latest` at the previous checkpoint (the step file is overwritten when the
+ * resumed run reaches that step again). */
+int m3ae_ckpt_save_step(const char *run_dir, const m3ae_registry *r, const float *params, const float *exp_avg,
+                        const float *exp_avg_sq, const m3ae_ckpt_meta *meta, char *written, size_t written_len,
+                        m3ae_error *err);
+int m3ae_ckpt_publish(const char *run_dir, int64_t step, int keep_last, m3ae_error *err);
 /* Removes the temporary files of checkpoints whose writing was killed (RUN_DIR/checkpoints/
  * *.tmp-<pid>); returns how many. Call before a run writes its own. */
 int m3ae_ckpt_remove_stale(const char *run_dir);

@@ -4,6 +4,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "common/arena.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "dist/mpi_check.h"
@@ -77,3 +78,41 @@ void m3ae_dist_broadcast(void *buf, size_t bytes) {
 }
 
 void m3ae_dist_barrier(void) { MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD), "barrier"); }
+
+void m3ae_dist_gather_doubles(const double *x, int n, double *all) {
+    MPI_CHECK(MPI_Gather(x, n, MPI_DOUBLE, all, n, MPI_DOUBLE, 0, MPI_COMM_WORLD), "gather of doubles (MPI_Gather)");
+}
+
+#define GATHER_BYTES_TAG 7782
+
+void m3ae_dist_gather_bytes(const void *buf, size_t n, m3ae_dist_bytes_sink sink, void *ctx) {
+    int rank, world;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    uint64_t mine = n, *lens = NULL;
+    if (rank == 0) lens = m3ae_alloc((size_t)world * sizeof *lens, "the byte counts of a gather");
+    MPI_CHECK(MPI_Gather(&mine, 1, MPI_UINT64_T, lens, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD), "gather of byte counts");
+    const size_t piece = (size_t)INT_MAX / 2; /* MPI counts are int */
+    if (rank != 0) {
+        for (size_t off = 0; off < n; off += piece) {
+            int len = n - off > piece ? (int)piece : (int)(n - off);
+            MPI_CHECK(MPI_Send((const char *)buf + off, len, MPI_BYTE, 0, GATHER_BYTES_TAG, MPI_COMM_WORLD),
+                      "send of a rank's bytes to rank 0 (MPI_Send)");
+        }
+        return;
+    }
+    sink(ctx, 0, buf, n);
+    uint64_t most = 0;
+    for (int r = 1; r < world; r++) most = lens[r] > most ? lens[r] : most;
+    char *in = m3ae_alloc(most ? most : 1, "the receive buffer of a gather");
+    for (int r = 1; r < world; r++) {
+        for (size_t off = 0; off < lens[r]; off += piece) {
+            int len = lens[r] - off > piece ? (int)piece : (int)(lens[r] - off);
+            MPI_CHECK(MPI_Recv(in + off, len, MPI_BYTE, r, GATHER_BYTES_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+                      "receive of a rank's bytes on rank 0 (MPI_Recv)");
+        }
+        sink(ctx, r, in, lens[r]);
+    }
+    m3ae_free(in);
+    m3ae_free(lens);
+}

@@ -28,5 +28,13 @@ void m3ae_dist_allreduce_sum(float *x, size_t n);
 /* Rank 0's buffer to every rank (parameter broadcast at start-up). */
 void m3ae_dist_broadcast(void *buf, size_t bytes);
 void m3ae_dist_barrier(void);
+/* n doubles of every rank to rank 0 in rank order: all holds n x world doubles on rank 0 and may
+ * be NULL elsewhere (the straggler line: every rank's step time). */
+void m3ae_dist_gather_doubles(const double *x, int n, double *all);
+/* Every rank's n bytes to rank 0 in rank order: on rank 0 sink(ctx, rank, bytes, n) is called once
+ * per rank, its own first, so that large per-rank records (a trace) stream to a file without one
+ * buffer of all of them. A collective. */
+typedef void (*m3ae_dist_bytes_sink)(void *ctx, int rank, const void *bytes, size_t n);
+void m3ae_dist_gather_bytes(const void *buf, size_t n, m3ae_dist_bytes_sink sink, void *ctx);
 
 #endif

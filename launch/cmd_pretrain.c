@@ -29,7 +29,10 @@ static void usage(FILE *f) {
             "  batch_size (global), per_gpu_batchsize (micro-batch per rank; accumulation covers the rest),\n"
             "  seed, vocab, loader_threads, random_crop, mlm_mode (official|bernoulli), objective (separate|joint),\n"
             "  log_every, val_every, val_batches, ckpt_every, keep_last, stop_after, threads, peak_tflops,\n"
-            "  device (cpu|cuda: the compute backend; cuda comes with the CUDA backend).\n\n"
+            "  device (cpu|cuda: the compute backend; cuda comes with the CUDA backend),\n"
+            "  trace (FILE: a Chrome/Perfetto timeline of the run, relative paths inside RUN_DIR; off by default),\n"
+            "  watchdog_s (600: a longer step ends the job naming what it waited for; 0 off),\n"
+            "  straggler_every (50: steps between straggler lines across ranks; 0 off).\n\n"
             "Signals: SIGUSR1, SIGTERM or SIGINT stop the run at the next step with a checkpoint (exit 0);\n"
             "a second SIGINT exits at once. stop_after=STEP stops the same way after STEP.\n");
 }

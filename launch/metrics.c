@@ -1,6 +1,7 @@
 #include "launch/metrics.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "common/arena.h"
@@ -66,7 +67,8 @@ void m3ae_metrics_print_header(FILE *f, const m3ae_metric_def *defs, int n) {
     fprintf(f, "%-13s %5s", "step", "epoch");
     for (int i = 0; i < n; i++)
         if (defs[i].column) fprintf(f, " %7s", defs[i].column);
-    fprintf(f, " %9s %7s %8s %6s %7s\n", "lr", "gnorm", "sample/s", "MFU", "ETA");
+    fprintf(f, " %9s %7s %8s %6s %7s %7s %7s %7s\n", "lr", "gnorm", "sample/s", "MFU", "comp_ms", "comm_ms", "data_ms",
+            "ETA");
     fflush(f);
 }
 
@@ -76,16 +78,18 @@ void m3ae_metrics_print(FILE *f, const m3ae_step_metrics *m, const m3ae_metric_d
     fprintf(f, "%-13s %5llu", step, (unsigned long long)m->epoch);
     for (int i = 0; i < n; i++)
         if (defs[i].column) fprintf(f, " %7.4f", v[i]);
-    fprintf(f, " %9.3e %7.3f %8.1f %5.1f%% %7s\n", m->lr, m->grad_norm, m->samples_per_s, 100.0 * m->mfu,
-            m3ae_format_duration(m->eta_s, eta, sizeof eta));
+    fprintf(f, " %9.3e %7.3f %8.1f %5.1f%% %7.1f %7.1f %7.1f %7s\n", m->lr, m->grad_norm, m->samples_per_s,
+            100.0 * m->mfu, m->compute_ms, m->comm_ms, m->data_ms, m3ae_format_duration(m->eta_s, eta, sizeof eta));
     fflush(f);
 }
 
 void m3ae_metrics_json(FILE *f, const m3ae_step_metrics *m, const m3ae_metric_def *defs, int n, const double *v) {
     fprintf(f, "{\"split\": \"train\", \"step\": %lld, \"epoch\": %llu", (long long)m->step, (unsigned long long)m->epoch);
     for (int i = 0; i < n; i++) fprintf(f, ", \"%s\": %.9g", defs[i].name, v[i]);
-    fprintf(f, ", \"lr\": %.6g, \"grad_norm\": %.6g, \"samples_per_s\": %.6g, \"mfu\": %.6g, \"eta_s\": %.1f}\n", m->lr,
-            m->grad_norm, m->samples_per_s, m->mfu, isfinite(m->eta_s) ? m->eta_s : -1.0);
+    fprintf(f, ", \"lr\": %.6g, \"grad_norm\": %.6g, \"samples_per_s\": %.6g, \"mfu\": %.6g, \"compute_ms\": %.4g, "
+               "\"comm_ms\": %.4g, \"data_ms\": %.4g, \"step_ms\": %.4g, \"eta_s\": %.1f}\n", m->lr, m->grad_norm,
+            m->samples_per_s, m->mfu, m->compute_ms, m->comm_ms, m->data_ms, m->step_ms,
+            isfinite(m->eta_s) ? m->eta_s : -1.0);
     fflush(f);
 }
 
@@ -105,5 +109,40 @@ void m3ae_metrics_json_val(FILE *f, int64_t step, const m3ae_metric_def *defs, i
     fprintf(f, "{\"split\": \"val\", \"step\": %lld", (long long)step);
     for (int i = 0; i < n; i++) fprintf(f, ", \"val_%s\": %.9g", defs[i].name, v[i]);
     fprintf(f, "}\n");
+    fflush(f);
+}
+
+/* ------------------------------------------------------------------ stragglers */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void m3ae_straggler_summarise(const double *ms, int n, m3ae_straggler *s) {
+    double *sorted = m3ae_alloc((size_t)(n > 0 ? n : 1) * sizeof *sorted, "the straggler summary");
+    s->ranks = n, s->slowest_rank = 0;
+    for (int r = 0; r < n; r++) {
+        sorted[r] = ms[r];
+        if (ms[r] > ms[s->slowest_rank]) s->slowest_rank = r;
+    }
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
+    s->min_ms = n ? sorted[0] : 0, s->max_ms = n ? sorted[n - 1] : 0;
+    s->median_ms = !n ? 0 : n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    m3ae_free(sorted);
+}
+
+void m3ae_metrics_print_straggler(FILE *f, const m3ae_straggler *s) {
+    fprintf(f, "straggler at step %lld (last %lld steps, %d ranks): busy min %.1f / median %.1f / max %.1f ms per "
+               "step, slowest rank %d (%+.0f %% over the median)\n", (long long)s->step, (long long)s->steps, s->ranks,
+            s->min_ms, s->median_ms, s->max_ms, s->slowest_rank,
+            s->median_ms > 0 ? 100.0 * (s->max_ms / s->median_ms - 1) : 0.0);
+    fflush(f);
+}
+
+void m3ae_metrics_json_straggler(FILE *f, const m3ae_straggler *s) {
+    fprintf(f, "{\"split\": \"straggler\", \"step\": %lld, \"steps\": %lld, \"ranks\": %d, \"min_ms\": %.4g, "
+               "\"median_ms\": %.4g, \"max_ms\": %.4g, \"slowest_rank\": %d}\n", (long long)s->step,
+            (long long)s->steps, s->ranks, s->min_ms, s->median_ms, s->max_ms, s->slowest_rank);
     fflush(f);
 }

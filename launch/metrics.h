@@ -55,7 +55,30 @@ typedef struct {
     uint64_t epoch;
     double lr, grad_norm;
     double samples_per_s, mfu, eta_s;
+    /* where a step's time goes, ms per step over the log interval, the mean over ranks: compute
+     * (forward, backward, optimizer), exposed communication (gradient all-reduce time not hidden
+     * behind backward: all of it while the all-reduce is blocking), data wait (waiting for the
+     * loader's leases); step_ms is the whole step */
+    double compute_ms, comm_ms, data_ms, step_ms;
 } m3ae_step_metrics;
+
+/* Every straggler_every steps: the busy time per step of each rank (data wait + compute, i.e. the
+ * step without waiting for the other ranks, which is what a slow rank has more of; the wall time
+ * of a step is the same on every rank, since they meet in the all-reduce) across the ranks. */
+typedef struct {
+    int64_t step;     /* the last step of the window */
+    int64_t steps;    /* steps in the window */
+    double min_ms, median_ms, max_ms;
+    int slowest_rank; /* the rank with max_ms */
+    int ranks;
+} m3ae_straggler;
+
+/* The summary of n ranks' busy times (ms per step; ms[r] of rank r). */
+void m3ae_straggler_summarise(const double *ms, int n, m3ae_straggler *s);
+/* "straggler at step S (last 50 steps, 4 ranks): busy min 10.1 / median 10.3 / max 14.2 ms per step,
+ * slowest rank 3 (+38 % over the median)" and {"split": "straggler", ...} */
+void m3ae_metrics_print_straggler(FILE *f, const m3ae_straggler *s);
+void m3ae_metrics_json_straggler(FILE *f, const m3ae_straggler *s);
 
 /* The log line: step, epoch, the task's columns (values in defs order), then lr .. ETA. */
 void m3ae_metrics_print_header(FILE *f, const m3ae_metric_def *defs, int n);

@@ -54,6 +54,9 @@ static const train_key keys[] = {
     KD(peak_tflops, 0, 1e6, "peak TFLOP/s of one device for MFU (0 = from the device table)"),
     KS(allreduce, "auto|ring|hier|mpi"), /* gradient all-reduce: auto = hier when the job spans nodes, else ring */
     KD(bucket_mb, 0.001, 4096, "gradient bucket size in MiB for the all-reduce overlapped with backward"),
+    KS(trace, ""), /* Chrome trace-event JSON of the run (empty = off; a relative path is inside the run folder) */
+    KD(watchdog_s, 0, 1e9, "a step that takes longer ends the job with a diagnostic (0 = off)"),
+    KI(straggler_every, 0, 1e12, "steps between straggler lines: min/median/max step time across ranks (0 = off)"),
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 
@@ -83,6 +86,8 @@ void m3ae_train_config_defaults(m3ae_train_config *c) {
     c->keep_last = 3;
     snprintf(c->allreduce, sizeof c->allreduce, "auto");
     c->bucket_mb = 25;
+    c->watchdog_s = 600;
+    c->straggler_every = 50;
 }
 
 static const train_key *find(const char *name) {

@@ -38,6 +38,10 @@ typedef struct {
     /* gradient all-reduce (dist/ring.h, dist/buckets.h) */
     char allreduce[8]; /* auto | ring | hier | mpi */
     double bucket_mb;  /* gradient bucket size in MiB (the first bucket is smaller) */
+    /* observability and faults */
+    char trace[1024];        /* Chrome trace-event JSON of the run ("" off; relative: inside the run folder) */
+    double watchdog_s;       /* a step longer than this ends the job (0 off) */
+    int64_t straggler_every; /* steps between straggler lines (0 off) */
 } m3ae_train_config;
 
 /* Defaults (the `small` model with the official optimizer); vocab_dir is the default vocabulary. */

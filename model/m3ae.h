@@ -102,6 +102,11 @@ void m3ae_model_step(m3ae_model *m, const m3ae_batch *batch, const m3ae_pass_lis
 typedef void (*m3ae_grad_hook)(void *ctx, int first_tensor, int n_tensors);
 void m3ae_model_set_grad_hook(m3ae_model *m, m3ae_grad_hook fn, void *ctx);
 
+/* Pass hook (timelines): fn(ctx, pass, phase) in m3ae_model_step when the forward of a pass
+ * begins (phase 0), its backward begins (1) and its backward ends (2). fn = NULL removes it. */
+typedef void (*m3ae_pass_hook)(void *ctx, m3ae_pass pass, int phase);
+void m3ae_model_set_pass_hook(m3ae_model *m, m3ae_pass_hook fn, void *ctx);
+
 /* Forward statistics of the last pass of each kind (counts, accuracy). */
 void m3ae_model_last_losses(const m3ae_model *m, m3ae_losses *losses);
 

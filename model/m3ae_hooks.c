@@ -166,3 +166,8 @@ void m3ae_model_set_grad_hook(m3ae_model *m, m3ae_grad_hook fn, void *ctx) {
     m->gg.fn = fn;
     m->gg.ctx = ctx;
 }
+
+void m3ae_model_set_pass_hook(m3ae_model *m, m3ae_pass_hook fn, void *ctx) {
+    m->pass_fn = fn;
+    m->pass_ctx = ctx;
+}

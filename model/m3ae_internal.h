@@ -189,6 +189,8 @@ struct m3ae_model {
     double denom[4];            /* loss denominators of the last forward of each pass */
     m3ae_losses last;
     m3ae_grad_groups gg; /* gradient-ready groups and the registered hook */
+    m3ae_pass_hook pass_fn; /* timelines (m3ae_model_set_pass_hook) */
+    void *pass_ctx;
 };
 
 /* Dropout sites: where a mask is drawn. The numeric values are part of the dropout counter (changing

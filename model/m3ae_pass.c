@@ -614,10 +614,13 @@ void m3ae_model_step(m3ae_model *m, const m3ae_batch *b, const m3ae_pass_list *p
     m3ae_grad_groups_begin(m, passes->passes, passes->n, last_micro);
     double total = 0;
     for (int p = 0; p < passes->n; p++) {
+        if (m->pass_fn) m->pass_fn(m->pass_ctx, passes->passes[p], 0);
         total += m3ae_model_forward(m, passes->passes[p], b);
+        if (m->pass_fn) m->pass_fn(m->pass_ctx, passes->passes[p], 1);
         gg->pidx = p, gg->pass = (int)passes->passes[p];
         m3ae_model_backward(m, passes->passes[p], b);
         gg->pidx = -1;
+        if (m->pass_fn) m->pass_fn(m->pass_ctx, passes->passes[p], 2);
     }
     m3ae_grad_groups_end(m);
     m->last.total = total;

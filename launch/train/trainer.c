@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,9 @@
 #include "common/sys.h"
 #include "dist/dist.h"
 #include "dist/ring.h"
+#include "dist/watchdog.h"
 #include "launch/signals.h"
+#include "launch/trace.h"
 #include "model/optimizer.h"
 
 /* Everything a run holds. */
@@ -34,6 +37,13 @@ typedef struct {
     unsigned char *ready;    /* (registry entries) reported by the gradient-ready hook this step */
     m3ae_ring *ring;         /* the gradient all-reduce (allreduce key); NULL with one rank */
     FILE *metrics;
+    /* timings of this rank (seconds): sums over the log interval, and the busy time (data wait +
+     * compute) over the straggler window */
+    double t_compute, t_comm, t_data, t_busy;
+    int64_t busy_steps;
+    m3ae_trace *trace;   /* NULL: no timeline */
+    int64_t trace_step;  /* the step the pass hook's events belong to */
+    double pass_t0;      /* the pass hook's last phase change */
 } run;
 
 /* Same outcome on every rank: a failure on any rank stops all of them with rank 0 printing. */
@@ -101,6 +111,84 @@ static m3ae_ring *open_allreduce(run *r, m3ae_backend *be) {
     return g;
 }
 
+/* ------------------------------------------------------------------ timings, timeline, watchdog */
+
+/* Ends a span begun at t0: a timeline event (when the trace is on); returns its seconds. */
+static double span(run *r, const char *name, const char *cat, int tid, int64_t step, double t0) {
+    double t1 = m3ae_now_s();
+    m3ae_trace_add(r->trace, name, cat, tid, step, t0, t1);
+    return t1 - t0;
+}
+
+/* The model's pass hook: each pass's forward and backward as timeline events. */
+static void pass_event(void *ctx, m3ae_pass pass, int phase) {
+    static const char *names[] = {"MLM", "MIM", "ITM", "JOINT"};
+    run *r = ctx;
+    double now = m3ae_now_s();
+    if (phase > 0) {
+        char name[48];
+        snprintf(name, sizeof name, "%s %s", phase == 1 ? "forward" : "backward",
+                 (int)pass >= 0 && (int)pass < 4 ? names[pass] : "pass");
+        m3ae_trace_add(r->trace, name, "compute", M3AE_TRACE_MAIN, r->trace_step, r->pass_t0, now);
+    }
+    r->pass_t0 = now;
+}
+
+/* Before a collective of the step: the watchdog learns what the rank waits for (and, when it runs,
+ * which rank did not arrive); done() after the collective. */
+static void arrive(const char *what) { m3ae_watchdog_arrive(what); }
+static void done_waiting(void) { m3ae_watchdog_waiting(NULL, -1); }
+
+/* The gradient sum over ranks, timed as exposed communication (the blocking all-reduce hides
+ * nothing behind backward). The bucketed all-reduce will record one event per bucket, named by it. */
+static void allreduce_gradients(run *r, float *grads, int64_t step) {
+    if (r->world == 1) return;
+    arrive("the gradient all-reduce");
+    double t0 = m3ae_now_s();
+    m3ae_ring_allreduce(r->ring, grads, r->reg->arena_floats, 0); /* the sum: denominators are global */
+    r->t_comm += span(r, "allreduce", "comm", M3AE_TRACE_COMM, step, t0);
+    done_waiting();
+}
+
+/* The log line's timing columns: this interval's sums, averaged over ranks (a collective). */
+static void interval_times(run *r, int64_t steps, m3ae_step_metrics *m, double dt) {
+    double t[3] = {r->t_compute, r->t_comm, r->t_data};
+    arrive("the sum of the step timings");
+    m3ae_dist_sum_doubles(t, 3);
+    done_waiting();
+    double per = 1e3 / ((double)r->world * (double)steps);
+    m->compute_ms = t[0] * per, m->comm_ms = t[1] * per, m->data_ms = t[2] * per, m->step_ms = dt * 1e3;
+    r->t_compute = r->t_comm = r->t_data = 0;
+}
+
+/* Every straggler_every steps (several ranks): each rank's busy time per step to rank 0. */
+static void straggler_line(run *r, int64_t done) {
+    double mine = r->busy_steps ? 1e3 * r->t_busy / (double)r->busy_steps : 0;
+    double *all = r->rank == 0 ? m3ae_alloc((size_t)r->world * sizeof *all, "the straggler times") : NULL;
+    arrive("the gather of the step times (straggler line)");
+    m3ae_dist_gather_doubles(&mine, 1, all);
+    done_waiting();
+    if (r->rank == 0) {
+        m3ae_straggler s;
+        m3ae_straggler_summarise(all, r->world, &s);
+        s.step = done, s.steps = r->busy_steps;
+        m3ae_metrics_print_straggler(stdout, &s);
+        m3ae_metrics_json_straggler(r->metrics, &s);
+        m3ae_free(all);
+    }
+    r->t_busy = 0, r->busy_steps = 0;
+}
+
+/* The timeline file: absolute, or inside the run folder. */
+static m3ae_trace *open_trace(run *r) {
+    const char *t = r->cfg->trace;
+    if (!t[0]) return NULL;
+    char path[4400];
+    if (t[0] == '/') snprintf(path, sizeof path, "%s", t);
+    else snprintf(path, sizeof path, "%s/%s", r->paths->out_dir, t);
+    return m3ae_trace_open(path, r->rank, r->world, M3AE_TRACE_CAPACITY);
+}
+
 /* ------------------------------------------------------------------ data */
 
 static int open_source(run *r, const char *dir, int leases, m3ae_task_source **out, m3ae_error *err) {
@@ -110,22 +198,56 @@ static int open_source(run *r, const char *dir, int leases, m3ae_task_source **o
 
 /* ------------------------------------------------------------------ checkpoints */
 
-/* Rank 0 writes the checkpoint; every rank learns whether it worked. */
+/* Tests only: M3AE_TEST_FAIL_BEFORE_LATEST=RANK,STEP makes rank RANK die (SIGKILL, as a crash) after
+ * the checkpoint of STEP is written and before `latest` may point at it; `latest` must then stay at
+ * the previous checkpoint (tests/pretrain/test_latest_two_phase.sh). Checked here only. */
+static void test_fail_before_latest(const run *r, int64_t done) {
+    const char *v = getenv("M3AE_TEST_FAIL_BEFORE_LATEST");
+    int rank;
+    long long step;
+    if (!v || sscanf(v, "%d,%lld", &rank, &step) != 2 || rank != r->rank || step != done) return;
+    fprintf(stderr, "m3ae: test: rank %d dies between writing the checkpoint of step %lld and pointing latest at it "
+                    "(M3AE_TEST_FAIL_BEFORE_LATEST)\n", r->rank, step);
+    fflush(stderr);
+    raise(SIGKILL);
+}
+
+/* Two phases: rank 0 writes the step file; every rank confirms that it reached this step (and rank 0
+ * that the file is whole); only then rank 0 points `latest` at it. A rank that fails or dies before
+ * confirming leaves `latest` at the previous checkpoint. Every rank learns whether it worked. */
 static int save_checkpoint(run *r, int64_t done, m3ae_error *err) {
     int rc = 0;
     char path[4400] = "";
+    double t0 = m3ae_now_s(), t_file = 0;
     if (r->rank == 0) {
         uint64_t epoch, position;
         r->task->get_state(r->train, &epoch, &position);
         m3ae_ckpt_meta meta = {.step = done, .epoch = (int64_t)epoch, .position = (int64_t)position,
                                .seed = r->cfg->seed, .world_size = r->world};
         snprintf(meta.config, sizeof meta.config, "%s", r->paths->config_text);
-        double t0 = m3ae_now_s();
-        rc = m3ae_ckpt_save_run(r->paths->out_dir, (int)r->cfg->keep_last, r->reg, m3ae_model_params(r->model),
-                                r->exp_avg, r->exp_avg_sq, &meta, path, sizeof path, err);
-        if (rc == 0) m3ae_info("checkpoint %s written (%.1f s)", path, m3ae_now_s() - t0);
+        rc = m3ae_ckpt_save_step(r->paths->out_dir, r->reg, m3ae_model_params(r->model), r->exp_avg, r->exp_avg_sq,
+                                 &meta, path, sizeof path, err);
+        t_file = m3ae_now_s() - t0;
     }
-    return all_ok(r, rc, err, M3AE_EXIT_SYSTEM);
+    test_fail_before_latest(r, done);
+    if (rc != 0) fprintf(stderr, "m3ae: error: [rank %d] %s\n", r->rank, err->msg);
+    double confirm[2] = {rc != 0, (double)done}; /* failures, sum of the steps the ranks are at */
+    arrive("the checkpoint agreement");
+    m3ae_dist_sum_doubles(confirm, 2);
+    done_waiting();
+    M3AE_CHECK(confirm[1] == (double)done * r->world, M3AE_EXIT_FAIL,
+               "rank %d: the ranks are not all at step %lld at its checkpoint (steps sum to %.0f over %d ranks): a bug "
+               "in the trainer's control flow", r->rank, (long long)done, confirm[1], r->world);
+    if (confirm[0] > 0) return M3AE_EXIT_SYSTEM;
+    if (r->rank == 0) {
+        rc = m3ae_ckpt_publish(r->paths->out_dir, done, (int)r->cfg->keep_last, err);
+        if (rc == 0) m3ae_info("checkpoint %s written (%.1f s)", path, t_file);
+    }
+    arrive("the agreement on the latest checkpoint");
+    int code = all_ok(r, rc, err, M3AE_EXIT_SYSTEM);
+    done_waiting();
+    span(r, "checkpoint", "checkpoint", M3AE_TRACE_MAIN, done, t0);
+    return code;
 }
 
 /* A saved position that is no step boundary of this run's global batch (the global batch changed)
@@ -270,12 +392,20 @@ static int lease_step(run *r, double *denoms, m3ae_error *err) {
     for (int j = 0; j < t->n_denoms; j++) denoms[j] = 0;
     for (int64_t k = 0; k < r->accum; k++) {
         double c[M3AE_TASK_MAX_DENOMS];
+        m3ae_watchdog_waiting("the data loader (a micro-batch lease)", -1);
+        double t0 = m3ae_now_s();
         int rc = t->next(r->train, &r->leased[k], err);
-        if ((code = all_ok(r, rc, err, M3AE_EXIT_DATA))) return code;
+        r->t_data += span(r, "loader wait", "data", M3AE_TRACE_MAIN, r->trace_step, t0);
+        arrive("the agreement on the micro-batch leases");
+        code = all_ok(r, rc, err, M3AE_EXIT_DATA);
+        done_waiting();
+        if (code) return code;
         t->counts(r->leased[k], c);
         for (int j = 0; j < t->n_denoms; j++) denoms[j] += c[j];
     }
+    arrive("the sum of the loss denominators");
     m3ae_dist_sum_doubles(denoms, t->n_denoms);
+    done_waiting();
     return 0;
 }
 
@@ -296,10 +426,14 @@ static int train(run *r, int64_t start) {
     double values[M3AE_TASK_MAX_METRICS];
     int code = 0;
     for (int64_t step = start; step < c->max_steps; step++) {
+        m3ae_watchdog_step_begin(step + 1);
+        r->trace_step = step + 1;
+        double data0 = r->t_data, compute0 = r->t_compute;
         m3ae_model_zero_grads(r->model);
         double denoms[M3AE_TASK_MAX_DENOMS];
         if ((code = lease_step(r, denoms, &err))) break;
         m3ae_metric_set_zero(&stepm);
+        double t_comp = m3ae_now_s();
         for (int64_t k = 0; k < r->accum; k++) {
             m3ae_batch b = t->model_batch(r->leased[k], (uint64_t)step, denoms);
             m3ae_losses l;
@@ -308,16 +442,24 @@ static int train(run *r, int64_t start) {
             t->release(r->train, r->leased[k]);
         }
         check_all_ready(r);
-        if (r->ring) m3ae_ring_allreduce(r->ring, grads, r->reg->arena_floats, 0); /* the sum: denominators are global */
+        r->t_compute += m3ae_now_s() - t_comp;
+        allreduce_gradients(r, grads, step + 1);
+        double t_opt = m3ae_now_s();
         double gnorm = m3ae_adamw_step(m3ae_model_backend(r->model), &r->opt, r->reg, params, grads, r->exp_avg,
                                        r->exp_avg_sq, step);
+        r->t_compute += span(r, "optimizer", "compute", M3AE_TRACE_MAIN, step + 1, t_opt);
+        r->t_busy += (r->t_data - data0) + (r->t_compute - compute0), r->busy_steps++;
+        arrive("the sum of the step's metrics");
         m3ae_metric_set_reduce_ranks(&stepm);
+        done_waiting();
         m3ae_metric_set_count_step(&stepm);
         m3ae_metric_set_add(&interval, &stepm);
         done = step + 1;
         steps_since_log++;
 
+        arrive("the agreement on stop signals");
         int stop_signal = m3ae_dist_any(m3ae_signals_pending());
+        done_waiting();
         int stop_after = c->stop_after > 0 && done >= c->stop_after;
         if (done % c->log_every == 0 || done == c->max_steps || done == start + 1 || stop_signal || stop_after) {
             double now = m3ae_now_s(), dt = (now - t_log) / (double)steps_since_log;
@@ -333,6 +475,7 @@ static int train(run *r, int64_t start) {
             t->flops(c, &interval, &work, &official, NULL, 0);
             m.mfu = m.samples_per_s * work / (peak * r->world);
             m.eta_s = dt * (double)(c->max_steps - done);
+            interval_times(r, steps_since_log, &m, dt);
             m3ae_metric_set_values(&interval, values);
             if (r->rank == 0) {
                 m3ae_metrics_print(stdout, &m, interval.defs, interval.n, values);
@@ -341,9 +484,15 @@ static int train(run *r, int64_t start) {
             m3ae_metric_set_zero(&interval);
             steps_since_log = 0;
         }
-        if (r->val && c->val_every > 0 && (done % c->val_every == 0 || done == c->max_steps)) validate(r, done);
+        if (r->world > 1 && c->straggler_every > 0 && done % c->straggler_every == 0) straggler_line(r, done);
+        if (r->val && c->val_every > 0 && (done % c->val_every == 0 || done == c->max_steps)) {
+            double t_val = m3ae_now_s();
+            validate(r, done);
+            span(r, "validation", "validation", M3AE_TRACE_MAIN, done, t_val);
+        }
         int ckpt = (c->ckpt_every > 0 && done % c->ckpt_every == 0) || done == c->max_steps || stop_signal || stop_after;
         if (ckpt && (code = save_checkpoint(r, done, &err))) break;
+        m3ae_watchdog_step_end();
         if (steps_since_log == 0) t_log = m3ae_now_s(); /* speed excludes validation and checkpoint time */
         if (stop_signal) {
             m3ae_info("stopped on %s after step %lld: the checkpoint is written; run the same command again to resume "
@@ -443,10 +592,24 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
                   (long long)cfg->max_steps);
         goto out;
     }
+    r.trace = open_trace(&r);
+    if (r.trace) m3ae_model_set_pass_hook(r.model, pass_event, &r);
+    m3ae_watchdog_start(cfg->watchdog_s);
     code = train(&r, start);
+    m3ae_watchdog_stop();
+    if (r.trace) { /* also after a stop: every rank returns from train() together */
+        rc = m3ae_trace_write(r.trace, &err);
+        int wcode = all_ok(&r, rc, &err, M3AE_EXIT_SYSTEM);
+        if (wcode == 0) m3ae_info("timeline of the run in %s%s%s (open it in ui.perfetto.dev or chrome://tracing)",
+                                  cfg->trace[0] == '/' ? "" : paths->out_dir, cfg->trace[0] == '/' ? "" : "/",
+                                  cfg->trace);
+        if (!code) code = wcode;
+    }
 
 out:
     m3ae_ring_destroy(r.ring);
+    m3ae_watchdog_stop();
+    m3ae_trace_close(r.trace);
     if (r.metrics) fclose(r.metrics);
     m3ae_free(r.leased);
     m3ae_free(r.ready);

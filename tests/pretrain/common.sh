@@ -38,3 +38,19 @@ pretrain() {
   local run=$1; shift
   "$M3AE" pretrain --config "$TINY_CFG" --data "$CACHE/phantom64" --out "$run" vocab="$VOCAB" "$@"
 }
+
+# rank_pid MPIRUN_PID RANK: the pid of that rank's process, a child of this mpirun only (never a
+# process of another job on the machine); empty when not (yet) there
+rank_pid() {
+  local p
+  for p in $(pgrep -P "$1"); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$p"; return; }
+  done
+}
+
+# wait_for_line FILE REGEX [TRIES]: polls FILE (0.1 s) until a line matches; 1 when it never does
+wait_for_line() {
+  local i
+  for i in $(seq 1 "${3:-600}"); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
