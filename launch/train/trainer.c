@@ -107,6 +107,35 @@ static int save_checkpoint(run *r, int64_t done, m3ae_error *err) {
     return all_ok(r, rc, err, M3AE_EXIT_SYSTEM);
 }
 
+/* The checkpoint to resume from: the one `latest` names, or, when latest is missing or broken, the
+ * newest whole step file (a run must not restart from step 0 silently beside its checkpoints).
+ * 0 found, 1 a new run (no latest, no step files), -1 refused (err). */
+static int resume_point(const char *out, char *path, size_t n, m3ae_error *err) {
+    m3ae_error why = {{0}};
+    int l = m3ae_ckpt_latest(out, path, n, &why);
+    if (l == 0) return 0;
+    int w = m3ae_ckpt_find_whole(out, path, n, err);
+    if (w < 0) return -1;
+    if (w == 1) {
+        if (l == 1) return 1;
+        return m3ae_error_set(err, "%s, and %s/checkpoints holds no step files; delete it to start the run afresh",
+                              why.msg, out);
+    }
+    if (l == 1) m3ae_warn("%s/checkpoints/latest is missing; resuming from the newest whole checkpoint, %s", out, path);
+    else m3ae_warn("%s; resuming from the newest whole checkpoint, %s", why.msg, path);
+    return 0;
+}
+
+/* Step files after the resumed step belong to another branch of the run (latest was pointed back,
+ * or a newer file is broken): said once, kept, never pruned; this run overwrites them as it passes. */
+static void warn_later_steps(const char *out, int64_t step) {
+    int64_t newest = m3ae_ckpt_newest_step(out);
+    if (newest > step)
+        m3ae_warn("%s/checkpoints holds step files after step %lld (up to step %lld): they are not part of this "
+                  "run's history from here on and are kept; this run overwrites them when it reaches their steps",
+                  out, (long long)step, (long long)newest);
+}
+
 /* Resume from RUN_DIR's latest checkpoint, or start from --init-from weights, or from the
  * initialisation; rank 0 reads, every rank receives. Returns the first step to run. */
 static int64_t restore(run *r, int *code) {
@@ -121,11 +150,18 @@ static int64_t restore(run *r, int *code) {
     if (r->rank == 0) {
         int stale = m3ae_ckpt_remove_stale(out);
         if (stale) m3ae_info("removed %d unfinished checkpoint file(s) of an interrupted run", stale);
-        int l = !meta ? m3ae_error_set(&err, "out of memory") : m3ae_ckpt_latest(out, latest, sizeof latest, &err);
+        int l = !meta ? m3ae_error_set(&err, "out of memory") : resume_point(out, latest, sizeof latest, &err);
         if (l < 0) rc = -1;
         else if (l == 0) {
             found = 1;
             rc = m3ae_ckpt_load(latest, r->reg, params, r->exp_avg, r->exp_avg_sq, meta, 1, &err);
+            m3ae_error why = {{0}};
+            if (rc != 0 && m3ae_ckpt_check_whole(latest, &why) != 0) { /* broken, not merely another model */
+                m3ae_warn("the checkpoint latest names is not whole (%s); looking for the newest whole one", why.msg);
+                rc = m3ae_ckpt_find_whole(out, latest, sizeof latest, &err) == 0 ? 0 : -1;
+                if (rc == 0) rc = m3ae_ckpt_load(latest, r->reg, params, r->exp_avg, r->exp_avg_sq, meta, 1, &err);
+            }
+            if (rc == 0) warn_later_steps(out, meta->step);
             if (rc == 0) {
                 state[0] = meta->step, state[1] = meta->epoch, state[2] = meta->position;
                 m3ae_info("resuming %s from %s: step %lld, epoch %lld, position %lld (written by %lld ranks)", out,
