@@ -89,10 +89,36 @@ static int open_source(run *r, const char *dir, int leases, m3ae_task_source **o
 
 /* ------------------------------------------------------------------ checkpoints */
 
+/* The first tensor of the weights or AdamW moments holding NaN or Inf ("/model/<name>"), or NULL.
+ * A finite loss and gradient norm can still leave an overflowed update; such a state must never
+ * become the latest checkpoint. */
+static const char *nonfinite_tensor(const run *r, char *buf, size_t n) {
+    const float *arenas[3] = {m3ae_model_params(r->model), r->exp_avg, r->exp_avg_sq};
+    const char *group[3] = {"/model", "/optimizer/exp_avg", "/optimizer/exp_avg_sq"};
+    for (int a = 0; a < 3; a++)
+        for (int i = 0; i < r->reg->n; i++) {
+            const m3ae_param *p = &r->reg->p[i];
+            const float *x = arenas[a] + p->offset;
+            for (size_t k = 0; k < p->numel; k++)
+                if (!isfinite(x[k])) {
+                    snprintf(buf, n, "%s/%s", group[a], p->name);
+                    return buf;
+                }
+        }
+    return NULL;
+}
+
 /* Rank 0 writes the checkpoint; every rank learns whether it worked. */
 static int save_checkpoint(run *r, int64_t done, m3ae_error *err) {
     int rc = 0;
-    char path[4400] = "";
+    char path[4400] = "", bad[300];
+    if (r->rank == 0 && nonfinite_tensor(r, bad, sizeof bad)) {
+        fprintf(stderr, "m3ae: error: training diverged at step %lld: tensor %s holds NaN or Inf; no checkpoint of "
+                        "this step is written: the last good one (if any) stays latest in %s/checkpoints\n",
+                (long long)done, bad, r->paths->out_dir);
+        rc = 1;
+    }
+    if (m3ae_dist_any(rc != 0)) return M3AE_EXIT_DIVERGED;
     if (r->rank == 0) {
         uint64_t epoch, position;
         r->task->get_state(r->train, &epoch, &position);
@@ -281,6 +307,33 @@ static int lease_step(run *r, double *denoms, m3ae_error *err) {
     return 0;
 }
 
+/* Divergence: a non-finite loss term or gradient norm of step `done` stops the run before anything
+ * of that step is logged or checkpointed, so that the last good checkpoint stays latest. The step
+ * metrics are reduced over ranks and the norm is of the summed gradients: every rank sees the same
+ * values and stops together. Returns M3AE_EXIT_DIVERGED or 0. */
+static int check_diverged(run *r, const m3ae_metric_set *stepm, double gnorm, int64_t done) {
+    double v[M3AE_TASK_MAX_METRICS];
+    m3ae_metric_set_values(stepm, v);
+    int bad = !isfinite(gnorm);
+    for (int i = 0; i < stepm->n; i++) bad |= !isfinite(v[i]);
+    if (!bad) return 0;
+    if (r->rank == 0) {
+        char terms[1024] = "", all[2048] = "";
+        for (int i = 0; i < stepm->n; i++) {
+            char *dst = isfinite(v[i]) ? all : terms;
+            size_t len = strlen(dst), cap = dst == all ? sizeof all : sizeof terms;
+            snprintf(dst + len, cap - len, "%s%s = %g", len ? ", " : "", stepm->defs[i].name, v[i]);
+        }
+        fprintf(stderr,
+                "m3ae: error: training diverged at step %lld: %s%sgradient norm = %g%s%s. No checkpoint of this step is "
+                "written: the last good one (if any) stays latest in %s/checkpoints; lower learning_rate (or set "
+                "grad_clip, a longer warmup_steps) and run again to resume from it\n",
+                (long long)done, terms, terms[0] ? " (non-finite); " : "", gnorm, all[0] ? "; finite: " : "", all,
+                r->paths->out_dir);
+    }
+    return M3AE_EXIT_DIVERGED;
+}
+
 static int train(run *r, int64_t start) {
     const m3ae_train_config *c = r->cfg;
     const m3ae_task *t = r->task;
@@ -316,6 +369,7 @@ static int train(run *r, int64_t start) {
         m3ae_metric_set_reduce_ranks(&stepm);
         m3ae_metric_set_count_step(&stepm);
         m3ae_metric_set_add(&interval, &stepm);
+        if ((code = check_diverged(r, &stepm, gnorm, step + 1))) break;
         done = step + 1;
         steps_since_log++;
 
