@@ -11,6 +11,7 @@
 #include "common/arena.h"
 #include "common/build_info.h"
 #include "common/log.h"
+#include "common/sha256.h"
 #include "common/sys.h"
 #include "dist/dist.h"
 #include "launch/signals.h"
@@ -108,6 +109,17 @@ static const char *nonfinite_tensor(const run *r, char *buf, size_t n) {
     return NULL;
 }
 
+/* The checkpoint's `data` attribute: what the run trains on, "DIR: N samples, manifest sha256 HEX".
+ * The manifest (io/FORMAT.md) lists the shards with their checksums, so its hash names the dataset's
+ * contents wherever the folder lives; resume compares it (launch/train_config.h). */
+static void data_summary(const run *r, char *buf, size_t n) {
+    char manifest[4200], hex[65];
+    snprintf(manifest, sizeof manifest, "%s/manifest.json", r->paths->data_dir);
+    if (m3ae_sha256_file(manifest, hex) != 0) snprintf(hex, sizeof hex, "unreadable");
+    snprintf(buf, n, "%s: %llu samples, manifest sha256 %s", r->paths->data_dir,
+             (unsigned long long)r->task->num_samples(r->train), hex);
+}
+
 /* Rank 0 writes the checkpoint; every rank learns whether it worked. */
 static int save_checkpoint(run *r, int64_t done, m3ae_error *err) {
     int rc = 0;
@@ -125,6 +137,7 @@ static int save_checkpoint(run *r, int64_t done, m3ae_error *err) {
         m3ae_ckpt_meta meta = {.step = done, .epoch = (int64_t)epoch, .position = (int64_t)position,
                                .seed = r->cfg->seed, .world_size = r->world};
         snprintf(meta.config, sizeof meta.config, "%s", r->paths->config_text);
+        data_summary(r, meta.data, sizeof meta.data);
         double t0 = m3ae_now_s();
         rc = m3ae_ckpt_save_run(r->paths->out_dir, (int)r->cfg->keep_last, r->reg, m3ae_model_params(r->model),
                                 r->exp_avg, r->exp_avg_sq, &meta, path, sizeof path, err);
@@ -193,6 +206,9 @@ static int64_t restore(run *r, int *code) {
                 m3ae_info("resuming %s from %s: step %lld, epoch %lld, position %lld (written by %lld ranks)", out,
                           latest, (long long)meta->step, (long long)meta->epoch, (long long)meta->position,
                           (long long)meta->world_size);
+                if (!meta->attr_checksum)
+                    m3ae_warn("%s has no attribute checksum (written by an older m3ae): its step, loader state and "
+                              "configuration are unchecked", latest);
                 if (meta->world_size != r->world)
                     m3ae_warn("the checkpoint was written by %lld ranks and this run has %d: the data order continues "
                               "from the same position, rounded to this run's batch boundary",
