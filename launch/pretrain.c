@@ -47,7 +47,8 @@ int m3ae_pretrain_run(const m3ae_pretrain_args *a, int *argc, char ***argv) {
                                     .out_dir = a->out_dir,
                                     .init_from = a->init_from,
                                     .config_text = config_text,
-                                    .command = "m3ae pretrain"};
+                                    .command = "m3ae pretrain",
+                                    .allow_config_change = a->allow_config_change};
         code = m3ae_trainer_run(&task, &cfg, &paths, dist.rank, dist.world);
     }
     if (tok) m3ae_tokenizer_free(tok);

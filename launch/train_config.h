@@ -60,4 +60,13 @@ void m3ae_train_config_write(const m3ae_train_config *c, FILE *f);
 /* The same into a buffer (for checkpoint attributes); returns the length. */
 size_t m3ae_train_config_text(const m3ae_train_config *c, char *buf, size_t n);
 
+/* Resume: the checkpoint's configuration against this run's. Keys that would change the data order
+ * or the model (every model key, seed, batch_size, random_crop, mlm_mode, ...) go to `refused`, the
+ * free ones (1 from m3ae_train_config_resume_free: max_steps, log_every, learning_rate, ...; the
+ * list is in train_config.c) to `free_keys`, each as "key: old -> new" joined by ", ". Returns the
+ * number of refused differences. */
+int m3ae_train_config_resume_diff(const m3ae_train_config *ckpt, const m3ae_train_config *now, char *refused,
+                                  size_t refused_len, char *free_keys, size_t free_len);
+int m3ae_train_config_resume_free(const char *key);
+
 #endif

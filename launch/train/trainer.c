@@ -175,6 +175,55 @@ static void warn_later_steps(const char *out, int64_t step) {
                   out, (long long)step, (long long)newest);
 }
 
+/* "N samples, manifest sha256 HEX": the part of a data summary that names the contents (the folder
+ * may move between jobs). */
+static const char *data_identity(const char *summary) {
+    const char *colon = strrchr(summary, ':');
+    return colon && colon[1] == ' ' ? colon + 2 : summary;
+}
+
+/* A resume continues the checkpoint's data order and model: the keys that change them (and the
+ * dataset) must match, unless --allow-config-change (launch/train_config.h lists the free keys).
+ * Returns 0, or -1 with err (rank 0 prints every difference first). */
+static int check_resume_config(run *r, const char *path, const m3ae_ckpt_meta *meta, m3ae_error *err) {
+    m3ae_train_config *old = malloc(sizeof *old);
+    char refused[4096] = "", free_keys[4096] = "", now[1024];
+    if (!old) return m3ae_error_set(err, "out of memory comparing configurations");
+    m3ae_train_config_defaults(old);
+    m3ae_error why = {{0}};
+    int n = 0;
+    if (m3ae_train_config_from_text(old, meta->config, &why) != 0)
+        snprintf(refused, sizeof refused, "configuration: unreadable (%s)", why.msg), n = 1;
+    else n = m3ae_train_config_resume_diff(old, r->cfg, refused, sizeof refused, free_keys, sizeof free_keys);
+    free(old);
+    data_summary(r, now, sizeof now);
+    if (!meta->data[0]) {
+        m3ae_warn("%s records no dataset (an older m3ae): the dataset is not compared", path);
+    } else if (strcmp(data_identity(meta->data), data_identity(now)) != 0) {
+        size_t len = strlen(refused);
+        snprintf(refused + len, sizeof refused - len, "%sdataset: %s -> %s", len ? ", " : "", meta->data, now);
+        n++;
+    }
+    if (free_keys[0]) m3ae_info("resuming with changed keys that keep the data order: %s", free_keys);
+    if (n == 0) return 0;
+    if (r->paths->allow_config_change) {
+        m3ae_warn("--allow-config-change: resuming from %s although these change the data order or the model: %s",
+                  path, refused);
+        return 0;
+    }
+    fprintf(stderr, "m3ae: error: resuming %s from %s would change the data order or the model: %s\n",
+            r->paths->out_dir, path, refused);
+    return m3ae_error_set(err, "refused to resume from %s with %d changed key(s) (listed above); resume with the "
+                               "checkpoint's values (its config attribute: m3ae ckpt inspect), give another --out "
+                               "for a new run, or --allow-config-change to continue anyway", path, n);
+}
+
+/* Reads a resume checkpoint: attributes, the configuration check, then weights and moments. */
+static int open_resume(run *r, const char *path, m3ae_ckpt_meta *meta, m3ae_error *err) {
+    if (m3ae_ckpt_read_meta(path, meta, err) != 0 || check_resume_config(r, path, meta, err) != 0) return -1;
+    return m3ae_ckpt_load(path, r->reg, m3ae_model_params(r->model), r->exp_avg, r->exp_avg_sq, meta, 1, err);
+}
+
 /* Resume from RUN_DIR's latest checkpoint, or start from --init-from weights, or from the
  * initialisation; rank 0 reads, every rank receives. Returns the first step to run. */
 static int64_t restore(run *r, int *code) {
@@ -193,12 +242,12 @@ static int64_t restore(run *r, int *code) {
         if (l < 0) rc = -1;
         else if (l == 0) {
             found = 1;
-            rc = m3ae_ckpt_load(latest, r->reg, params, r->exp_avg, r->exp_avg_sq, meta, 1, &err);
+            rc = open_resume(r, latest, meta, &err);
             m3ae_error why = {{0}};
             if (rc != 0 && m3ae_ckpt_check_whole(latest, &why) != 0) { /* broken, not merely another model */
                 m3ae_warn("the checkpoint latest names is not whole (%s); looking for the newest whole one", why.msg);
                 rc = m3ae_ckpt_find_whole(out, latest, sizeof latest, &err) == 0 ? 0 : -1;
-                if (rc == 0) rc = m3ae_ckpt_load(latest, r->reg, params, r->exp_avg, r->exp_avg_sq, meta, 1, &err);
+                if (rc == 0) rc = open_resume(r, latest, meta, &err);
             }
             if (rc == 0) warn_later_steps(out, meta->step);
             if (rc == 0) {
