@@ -496,6 +496,20 @@ static int train(run *r, int64_t start) {
     return all_ok(r, rc, &err, M3AE_EXIT_SYSTEM);
 }
 
+/* RUN_DIR/finished for a resume with nothing left to do (the step it stands at); every rank learns
+ * whether it was written. */
+static int mark_finished(run *r, int64_t done) {
+    m3ae_error err = {{0}};
+    char marker[4400], text[64];
+    int rc = 0;
+    if (r->rank == 0) {
+        snprintf(marker, sizeof marker, "%s/finished", r->paths->out_dir);
+        snprintf(text, sizeof text, "%lld\n", (long long)done);
+        rc = m3ae_write_file_atomic(marker, text, &err);
+    }
+    return all_ok(r, rc, &err, M3AE_EXIT_SYSTEM);
+}
+
 static m3ae_adamw_config optimizer_config(const m3ae_train_config *c) {
     m3ae_adamw_config o = m3ae_adamw_official();
     o.learning_rate = c->learning_rate, o.weight_decay = c->weight_decay;
@@ -561,6 +575,7 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
     if (start >= cfg->max_steps) {
         m3ae_info("%s has finished all %lld steps already; nothing to do (raise max_steps to train on)", paths->out_dir,
                   (long long)cfg->max_steps);
+        code = mark_finished(&r, start); /* else a job script would requeue this run forever */
         goto out;
     }
     code = train(&r, start);
