@@ -144,6 +144,8 @@ static int read_meta(m3ae_h5 *f, const char *path, m3ae_ckpt_meta *meta, m3ae_er
     m3ae_h5_get_attr_str(f, "metrics", meta->metrics, sizeof meta->metrics);
     m3ae_h5_get_attr_str(f, "m3ae_version", meta->version, sizeof meta->version);
     m3ae_h5_get_attr_str(f, "m3ae_commit", meta->commit, sizeof meta->commit);
+    int64_t has_opt = 0;
+    if (m3ae_h5_get_attr_i64(f, "has_optimizer", &has_opt) == 0) meta->has_optimizer = has_opt != 0;
     return 0;
 }
 

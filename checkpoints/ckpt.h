@@ -30,6 +30,7 @@ typedef struct {
     char kind[32];                     /* "training" (with optimizer state) or "release" */
     char metrics[8192];                /* releases: the final metrics (JSON lines) */
     char version[64], commit[64];      /* filled on load */
+    int has_optimizer;                 /* filled on load: the file holds the AdamW moments */
     int attr_checksum;                 /* filled on load: 1 attributes verified, 0 no checksum (an older file) */
 } m3ae_ckpt_meta;
 

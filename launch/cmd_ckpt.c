@@ -73,7 +73,7 @@ static int inspect(const char *path) {
         return M3AE_EXIT_CKPT;
     }
     printf("checkpoint %s\n  kind %s, step %lld, epoch %lld, position %lld, seed %lld, world size %lld\n", path,
-           meta->kind[0] ? meta->kind : "training", (long long)meta->step, (long long)meta->epoch,
+           meta->kind[0] ? meta->kind : meta->has_optimizer ? "training" : "weights", (long long)meta->step, (long long)meta->epoch,
            (long long)meta->position, (long long)meta->seed, (long long)meta->world_size);
     printf("  written by m3ae %s (commit %s)\n", meta->version, meta->commit);
     print_attr_checksum(path, meta);
@@ -159,7 +159,8 @@ static int verify(const char *path) {
         return M3AE_EXIT_CKPT;
     }
     float *p = m3ae_alloc(r.arena_floats * sizeof(float), "verification");
-    int training = strcmp(meta->kind, "release") && strcmp(meta->kind, "weights");
+    /* moments when the file says it has them (converted files carry no kind) */
+    int training = meta->has_optimizer && strcmp(meta->kind, "release") && strcmp(meta->kind, "weights");
     float *m = training ? m3ae_alloc(r.arena_floats * sizeof(float), "verification") : NULL;
     float *v = training ? m3ae_alloc(r.arena_floats * sizeof(float), "verification") : NULL;
     if (m3ae_ckpt_load(path, &r, p, m, v, NULL, 1, &err) != 0) {

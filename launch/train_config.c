@@ -100,6 +100,13 @@ static int suggest(const char *key, m3ae_error *err) {
 
 int m3ae_train_config_set(m3ae_train_config *c, const char *key, const char *value, m3ae_error *err) {
     if (!strcmp(key, "preset")) {
+        /* "custom": sizes no preset has (tools/convert_checkpoint.py writes it); the model keys follow
+         * and keep the values they have until then */
+        if (!strcmp(value, "custom")) {
+            snprintf(c->preset, sizeof c->preset, "custom");
+            snprintf(c->model.name, sizeof c->model.name, "custom");
+            return 0;
+        }
         if (m3ae_config_preset(&c->model, value, err) != 0) return -1;
         snprintf(c->preset, sizeof c->preset, "%s", value);
         return 0;

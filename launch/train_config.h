@@ -3,7 +3,9 @@
  * Key names follow the official configuration where one exists (max_steps, warmup_steps,
  * learning_rate, weight_decay, batch_size, per_gpu_batchsize, lr_mult_head, ...). Every key is
  * validated: an unknown key is an error that suggests the closest valid one; a bad value names the
- * key and the accepted range. `preset` (base, small, tiny) must come first: it sets every model key. */
+ * key and the accepted range. `preset` (base, small, tiny) must come first: it sets every model key;
+ * `preset = custom` sets none: the model keys that follow describe the model (sizes no preset has,
+ * as tools/convert_checkpoint.py writes them). */
 #ifndef M3AE_LAUNCH_TRAIN_CONFIG_H
 #define M3AE_LAUNCH_TRAIN_CONFIG_H
 
