@@ -218,10 +218,18 @@ static int check_resume_config(run *r, const char *path, const m3ae_ckpt_meta *m
                                "for a new run, or --allow-config-change to continue anyway", path, n);
 }
 
-/* Reads a resume checkpoint: attributes, the configuration check, then weights and moments. */
+/* Reads a resume checkpoint: attributes, the configuration check, then weights and moments. A
+ * refused configuration still tries the load, so that tensors of another shape are reported as
+ * such (after the list of differences); nothing is written either way. */
 static int open_resume(run *r, const char *path, m3ae_ckpt_meta *meta, m3ae_error *err) {
-    if (m3ae_ckpt_read_meta(path, meta, err) != 0 || check_resume_config(r, path, meta, err) != 0) return -1;
-    return m3ae_ckpt_load(path, r->reg, m3ae_model_params(r->model), r->exp_avg, r->exp_avg_sq, meta, 1, err);
+    if (m3ae_ckpt_read_meta(path, meta, err) != 0) return -1;
+    int refused = check_resume_config(r, path, meta, err);
+    m3ae_error load_err = {{0}};
+    if (m3ae_ckpt_load(path, r->reg, m3ae_model_params(r->model), r->exp_avg, r->exp_avg_sq, meta, 1, &load_err)) {
+        *err = load_err;
+        return -1;
+    }
+    return refused;
 }
 
 /* Resume from RUN_DIR's latest checkpoint, or start from --init-from weights, or from the
