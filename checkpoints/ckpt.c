@@ -9,12 +9,56 @@
 #include <unistd.h>
 
 #include "checkpoints/h5file.h"
+#include "common/sha256.h"
 #include "common/sys.h"
 #include "common/build_info.h"
 #include "common/log.h"
 #include "model/registry.h"
 
 static const char *moment_group[2] = {"/optimizer/exp_avg/", "/optimizer/exp_avg_sq/"};
+
+/* ------------------------------------------------------------------ attribute checksum */
+
+/* The root attributes covered by attr_sha256: every one save() writes. The datasets have their
+ * Fletcher32 checksums; these carry the run's state (a flipped bit in `step` or `position` would
+ * otherwise resume at the wrong place with every dataset checksum good). */
+static const struct {
+    const char *name;
+    int text;
+} covered[] = {{"format", 1}, {"format_version", 0}, {"step", 0}, {"epoch", 0}, {"position", 0}, {"seed", 0},
+               {"world_size", 0}, {"has_optimizer", 0}, {"config", 1}, {"data", 1}, {"metrics", 1}, {"kind", 1},
+               {"m3ae_version", 1}, {"m3ae_commit", 1}};
+#define ATTR_TEXT_MAX (1 << 20)
+
+/* SHA-256 of the covered attributes as the file holds them: for each, its name, then "-" when absent,
+ * "i<decimal>" for an integer, "s<length>:<bytes>" for a string; a newline after each. Used on the
+ * file being written (after its attributes) and on the file read, so both sides agree by construction. */
+static int attr_digest(m3ae_h5 *f, char hex[65], m3ae_error *err) {
+    char *text = malloc(ATTR_TEXT_MAX);
+    if (!text) return m3ae_error_set(err, "out of memory for the attribute checksum");
+    m3ae_sha256 s;
+    m3ae_sha256_init(&s);
+    char num[64];
+    for (size_t i = 0; i < sizeof covered / sizeof covered[0]; i++) {
+        m3ae_sha256_update(&s, covered[i].name, strlen(covered[i].name) + 1);
+        int64_t v;
+        if (covered[i].text && m3ae_h5_get_attr_str(f, covered[i].name, text, ATTR_TEXT_MAX) == 0) {
+            size_t len = strlen(text);
+            snprintf(num, sizeof num, "s%zu:", len);
+            m3ae_sha256_update(&s, num, strlen(num));
+            m3ae_sha256_update(&s, text, len);
+        } else if (!covered[i].text && m3ae_h5_get_attr_i64(f, covered[i].name, &v) == 0) {
+            snprintf(num, sizeof num, "i%lld", (long long)v);
+            m3ae_sha256_update(&s, num, strlen(num));
+        } else {
+            m3ae_sha256_update(&s, "-", 1);
+        }
+        m3ae_sha256_update(&s, "\n", 1);
+    }
+    m3ae_sha256_final(&s, hex);
+    free(text);
+    return 0;
+}
 
 static int save(const char *path, const m3ae_registry *r, const float *params, const float *exp_avg,
                 const float *exp_avg_sq, const m3ae_ckpt_meta *meta, int bf16, m3ae_error *err) {
@@ -46,6 +90,8 @@ static int save(const char *path, const m3ae_registry *r, const float *params, c
              m3ae_h5_attr_str(f, "m3ae_commit", M3AE_GIT_COMMIT, err)
                  ? -1
                  : 0;
+    char hex[65];
+    if (rc == 0) rc = attr_digest(f, hex, err) || m3ae_h5_attr_str(f, M3AE_CKPT_ATTR_CHECKSUM, hex, err) ? -1 : 0;
     if (rc != 0) {
         m3ae_h5_abort(f);
         return -1;
@@ -75,8 +121,18 @@ static int read_meta(m3ae_h5 *f, const char *path, m3ae_ckpt_meta *meta, m3ae_er
     if (version > M3AE_CKPT_FORMAT_VERSION)
         return m3ae_error_set(err, "%s has checkpoint format %lld, newer than this m3ae (%d): update m3ae", path,
                               (long long)version, M3AE_CKPT_FORMAT_VERSION);
+    char want[80] = "", have[65];
+    int checked = m3ae_h5_get_attr_str(f, M3AE_CKPT_ATTR_CHECKSUM, want, sizeof want) == 0;
+    if (checked) {
+        if (attr_digest(f, have, err) != 0) return -1;
+        if (strcmp(want, have) != 0)
+            return m3ae_error_set(err, "%s: the attribute checksum (%s) does not match its attributes (step, epoch, "
+                                       "position, seed, world_size, config, data, kind, ...): they were changed or are "
+                                       "corrupt; use another checkpoint", path, M3AE_CKPT_ATTR_CHECKSUM);
+    }
     if (!meta) return 0;
     memset(meta, 0, sizeof *meta);
+    meta->attr_checksum = checked;
     m3ae_h5_get_attr_i64(f, "step", &meta->step);
     m3ae_h5_get_attr_i64(f, "epoch", &meta->epoch);
     m3ae_h5_get_attr_i64(f, "position", &meta->position);
@@ -88,6 +144,8 @@ static int read_meta(m3ae_h5 *f, const char *path, m3ae_ckpt_meta *meta, m3ae_er
     m3ae_h5_get_attr_str(f, "metrics", meta->metrics, sizeof meta->metrics);
     m3ae_h5_get_attr_str(f, "m3ae_version", meta->version, sizeof meta->version);
     m3ae_h5_get_attr_str(f, "m3ae_commit", meta->commit, sizeof meta->commit);
+    int64_t has_opt = 0;
+    if (m3ae_h5_get_attr_i64(f, "has_optimizer", &has_opt) == 0) meta->has_optimizer = has_opt != 0;
     return 0;
 }
 
@@ -210,30 +268,110 @@ static int ckpt_dir(const char *run_dir, char *dir, size_t n, m3ae_error *err) {
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+/* The step of a checkpoint file name "step_<digits>.h5", or -1 for any other name (temporaries
+ * "step_....h5.tmp-<pid>", latest, foreign files). */
+static int64_t step_of(const char *name) {
+    if (strncmp(name, "step_", 5) != 0) return -1;
+    const char *p = name + 5;
+    int64_t v = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9' && digits < 18; p++, digits++) v = v * 10 + (*p - '0');
+    return digits > 0 && !strcmp(p, ".h5") ? v : -1;
+}
 
-/* Deletes all but the newest keep step_*.h5 files (names sort by step: zero-padded). */
-static void prune(const char *dir, int keep) {
+static int cmp_desc(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The steps of the step files in dir, newest first; returns how many (at most max). */
+static int list_steps(const char *dir, int64_t *steps, int max) {
     DIR *d = opendir(dir);
-    if (!d) return;
-    char *names[4096];
+    if (!d) return 0;
     int n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && n < 4096) {
-        size_t len = strlen(e->d_name);
-        if (!strncmp(e->d_name, "step_", 5) && len > 3 && !strcmp(e->d_name + len - 3, ".h5"))
-            names[n++] = strdup(e->d_name);
+    while ((e = readdir(d)) && n < max) {
+        int64_t s = step_of(e->d_name);
+        if (s >= 0) steps[n++] = s;
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    for (int i = 0; i < n; i++) {
-        if (i < n - keep) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-            if (unlink(path) != 0) m3ae_warn("could not delete old checkpoint %s: %s", path, strerror(errno));
-        }
-        free(names[i]);
+    qsort(steps, (size_t)n, sizeof *steps, cmp_desc);
+    return n;
+}
+
+static void step_path(const char *dir, int64_t step, char *path, size_t n) {
+    snprintf(path, n, "%s/step_%07lld.h5", dir, (long long)step);
+}
+
+#define MAX_STEP_FILES 65536
+
+/* Keeps the newest `keep` checkpoints of the run's own history, the steps up to `written` (the one
+ * just written): step files of later steps are leftovers of another branch of the run (latest was
+ * pointed back, or a newer file was broken) and ranking them would delete the new checkpoint at
+ * once. Never deletes `written` or the file `latest` names. */
+static void prune(const char *dir, int keep, int64_t written) {
+    int64_t *steps = malloc(MAX_STEP_FILES * sizeof *steps);
+    if (!steps) return;
+    int n = list_steps(dir, steps, MAX_STEP_FILES), kept = 0;
+    char latest[4200], name[256] = "", path[4200];
+    snprintf(latest, sizeof latest, "%s/latest", dir);
+    FILE *fp = fopen(latest, "r");
+    if (fp) {
+        if (!fgets(name, sizeof name, fp)) name[0] = 0;
+        fclose(fp);
+        name[strcspn(name, "\r\n")] = 0;
     }
+    int64_t named = step_of(name);
+    for (int i = 0; i < n; i++) {
+        if (steps[i] > written) continue; /* not this run's history */
+        if (kept++ < keep || steps[i] == written || steps[i] == named) continue;
+        step_path(dir, steps[i], path, sizeof path);
+        if (unlink(path) != 0) m3ae_warn("could not delete old checkpoint %s: %s", path, strerror(errno));
+    }
+    free(steps);
+}
+
+int m3ae_ckpt_check_whole(const char *path, m3ae_error *err) {
+    long nd = 0, nv = 0;
+    int bad = m3ae_h5_verify(path, &nd, &nv, err);
+    if (bad != 0) return -1; /* err names the first bad dataset, or why the file does not open */
+    return m3ae_ckpt_read_meta(path, NULL, err);
+}
+
+int m3ae_ckpt_find_whole(const char *run_dir, char *path, size_t n, m3ae_error *err) {
+    char dir[4200], file[4400];
+    snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
+    int64_t *steps = malloc(MAX_STEP_FILES * sizeof *steps);
+    if (!steps) return m3ae_error_set(err, "out of memory listing %s", dir);
+    int count = list_steps(dir, steps, MAX_STEP_FILES), rc = 1;
+    char first[M3AE_ERROR_LEN] = "";
+    for (int i = 0; i < count && rc != 0; i++) {
+        m3ae_error why = {{0}};
+        step_path(dir, steps[i], file, sizeof file);
+        if (m3ae_ckpt_check_whole(file, &why) == 0) {
+            snprintf(path, n, "%s", file);
+            rc = 0;
+        } else {
+            m3ae_warn("checkpoint %s is not whole (%s); skipping it", file, why.msg);
+            if (!first[0]) snprintf(first, sizeof first, "%s", why.msg);
+        }
+    }
+    free(steps);
+    if (rc != 0 && count > 0)
+        return m3ae_error_set(err, "%s holds %d step file(s), none of them whole (newest: %.300s); restore a copy, "
+                                   "or move them away to start the run afresh", dir, count, first);
+    return rc;
+}
+
+int64_t m3ae_ckpt_newest_step(const char *run_dir) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
+    int64_t *steps = malloc(MAX_STEP_FILES * sizeof *steps);
+    if (!steps) return -1;
+    int count = list_steps(dir, steps, MAX_STEP_FILES);
+    int64_t newest = count > 0 ? steps[0] : -1;
+    free(steps);
+    return newest;
 }
 
 /* Phase 1 of a run's checkpoint: the step file, not yet `latest`. */
@@ -257,7 +395,7 @@ int m3ae_ckpt_publish(const char *run_dir, int64_t step, int keep_last, m3ae_err
     snprintf(latest, sizeof latest, "%s/latest", dir);
     snprintf(text, sizeof text, "%s\n", file);
     if (m3ae_write_file_atomic(latest, text, err) != 0) return -1;
-    if (keep_last > 0) prune(dir, keep_last);
+    if (keep_last > 0) prune(dir, keep_last, step);
     return 0;
 }
 

@@ -3,7 +3,8 @@
  *   /optimizer/exp_avg/<key>, /optimizer/exp_avg_sq/<key>   the AdamW moments (tensors that get a gradient)
  *   root attributes: format ("m3ae-checkpoint"), format_version, step, epoch, position, seed,
  *   world_size, config (the configuration text), data (dataset summary), kind (training|release),
- *   has_optimizer, m3ae_version, m3ae_commit
+ *   has_optimizer, m3ae_version, m3ae_commit, and attr_sha256: the SHA-256 of all of these, checked by
+ *   every reader (files without it were written by an older m3ae and are accepted, attributes unchecked)
  * Files are written atomically (checkpoints/h5file.h). In a run folder they are
  * RUN_DIR/checkpoints/step_0001000.h5 with RUN_DIR/checkpoints/latest holding the newest file name.
  * No MPI here: launch/ decides that rank 0 writes. */
@@ -17,6 +18,7 @@
 
 #define M3AE_CKPT_FORMAT_VERSION 1
 #define M3AE_CKPT_CONFIG_LEN 16384
+#define M3AE_CKPT_ATTR_CHECKSUM "attr_sha256"
 
 typedef struct {
     int64_t step;             /* optimizer steps done */
@@ -28,6 +30,8 @@ typedef struct {
     char kind[32];                     /* "training" (with optimizer state) or "release" */
     char metrics[8192];                /* releases: the final metrics (JSON lines) */
     char version[64], commit[64];      /* filled on load */
+    int has_optimizer;                 /* filled on load: the file holds the AdamW moments */
+    int attr_checksum;                 /* filled on load: 1 attributes verified, 0 no checksum (an older file) */
 } m3ae_ckpt_meta;
 
 /* Saves params (and, when exp_avg is not NULL, the AdamW moments) to `path` atomically. */
@@ -49,7 +53,9 @@ int m3ae_ckpt_load(const char *path, const m3ae_registry *r, float *params, floa
 int m3ae_ckpt_read_meta(const char *path, m3ae_ckpt_meta *meta, m3ae_error *err);
 
 /* RUN_DIR/checkpoints/step_<step>.h5: save, then point `latest` at it, then delete all but the
- * newest keep_last step files (keep_last <= 0 keeps all). */
+ * newest keep_last step files of the run's history (steps up to this one; keep_last <= 0 keeps
+ * all). Step files of later steps (another branch of the run) are left alone; the file just written
+ * and the one `latest` names are never deleted. */
 int m3ae_ckpt_save_run(const char *run_dir, int keep_last, const m3ae_registry *r, const float *params,
                        const float *exp_avg, const float *exp_avg_sq, const m3ae_ckpt_meta *meta, char *written,
                        size_t written_len, m3ae_error *err);
@@ -67,5 +73,15 @@ int m3ae_ckpt_publish(const char *run_dir, int64_t step, int keep_last, m3ae_err
 int m3ae_ckpt_remove_stale(const char *run_dir);
 /* Path of the checkpoint `latest` points to: 0 found, 1 no checkpoint yet, -1 broken (err says why). */
 int m3ae_ckpt_latest(const char *run_dir, char *path, size_t n, m3ae_error *err);
+
+/* The file is whole: every dataset reads with its checksum, and the attributes are an m3ae
+ * checkpoint's with a matching attribute checksum (or none: an older file). 0, or -1 with err. */
+int m3ae_ckpt_check_whole(const char *path, m3ae_error *err);
+/* When `latest` is missing or broken: the newest whole step file of RUN_DIR/checkpoints (each one
+ * skipped is named with its reason on stderr). 0 found (path filled), 1 no step files at all, -1 step
+ * files exist but none is whole (err says so). */
+int m3ae_ckpt_find_whole(const char *run_dir, char *path, size_t n, m3ae_error *err);
+/* The highest step of the step files in RUN_DIR/checkpoints, or -1 when there are none. */
+int64_t m3ae_ckpt_newest_step(const char *run_dir);
 
 #endif

@@ -18,6 +18,7 @@ enum {
     M3AE_EXIT_DATA = 3,   /* bad input data: missing/corrupt image, shard, manifest, vocabulary */
     M3AE_EXIT_CKPT = 4,   /* checkpoint missing, corrupt or of another configuration */
     M3AE_EXIT_SYSTEM = 5, /* out of memory, disk full, a library (MPI, HDF5, LMDB, CUDA) failed */
+    M3AE_EXIT_DIVERGED = 6, /* training diverged: a non-finite loss or gradient norm (no checkpoint of it) */
     M3AE_EXIT_SKIP = 77   /* tests only: the test was skipped (ctest SKIP_RETURN_CODE) */
 };
 

@@ -58,6 +58,12 @@ static int count(const char *name, int ndim, const int64_t *shape, void *ctx) {
     return 0;
 }
 
+static void print_attr_checksum(const char *path, const m3ae_ckpt_meta *meta) {
+    if (meta->attr_checksum) printf("%s: attribute checksum good (step, loader state, seed, configuration, data)\n", path);
+    else printf("%s: no attribute checksum (written by an older m3ae or another tool): its attributes are unchecked\n",
+                path);
+}
+
 static int inspect(const char *path) {
     m3ae_error err;
     m3ae_ckpt_meta *meta = calloc(1, sizeof *meta);
@@ -67,9 +73,10 @@ static int inspect(const char *path) {
         return M3AE_EXIT_CKPT;
     }
     printf("checkpoint %s\n  kind %s, step %lld, epoch %lld, position %lld, seed %lld, world size %lld\n", path,
-           meta->kind[0] ? meta->kind : "training", (long long)meta->step, (long long)meta->epoch,
+           meta->kind[0] ? meta->kind : meta->has_optimizer ? "training" : "weights", (long long)meta->step, (long long)meta->epoch,
            (long long)meta->position, (long long)meta->seed, (long long)meta->world_size);
     printf("  written by m3ae %s (commit %s)\n", meta->version, meta->commit);
+    print_attr_checksum(path, meta);
     if (meta->data[0]) printf("  data: %s\n", meta->data);
     if (meta->metrics[0]) printf("  final metrics:\n%s\n", meta->metrics);
     m3ae_h5 *f = m3ae_h5_open(path, &err);
@@ -135,18 +142,25 @@ static int verify(const char *path) {
         fprintf(stderr, "m3ae: error: %s: %d of %ld datasets unreadable: %s\n", path, bad < 0 ? 1 : bad, nd, err.msg);
         return M3AE_EXIT_CKPT;
     }
-    printf("%s: %ld datasets, %ld values, all checksums good\n", path, nd, nv);
+    printf("%s: %ld datasets, %ld values, all dataset checksums good\n", path, nd, nv);
     m3ae_ckpt_meta *meta = calloc(1, sizeof *meta);
     m3ae_train_config c;
     m3ae_registry r;
     int code = M3AE_EXIT_OK;
-    if (m3ae_ckpt_read_meta(path, meta, &err) != 0 || registry_of(meta, &c, &r, path, &err) != 0) {
+    if (m3ae_ckpt_read_meta(path, meta, &err) != 0) {
+        fprintf(stderr, "m3ae: error: %s\n", err.msg);
+        free(meta);
+        return M3AE_EXIT_CKPT;
+    }
+    print_attr_checksum(path, meta);
+    if (registry_of(meta, &c, &r, path, &err) != 0) {
         fprintf(stderr, "m3ae: error: %s\n", err.msg);
         free(meta);
         return M3AE_EXIT_CKPT;
     }
     float *p = m3ae_alloc(r.arena_floats * sizeof(float), "verification");
-    int training = strcmp(meta->kind, "release") && strcmp(meta->kind, "weights");
+    /* moments when the file says it has them (converted files carry no kind) */
+    int training = meta->has_optimizer && strcmp(meta->kind, "release") && strcmp(meta->kind, "weights");
     float *m = training ? m3ae_alloc(r.arena_floats * sizeof(float), "verification") : NULL;
     float *v = training ? m3ae_alloc(r.arena_floats * sizeof(float), "verification") : NULL;
     if (m3ae_ckpt_load(path, &r, p, m, v, NULL, 1, &err) != 0) {

@@ -11,19 +11,27 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: m3ae pretrain --data DIR --out RUN_DIR [--config FILE] [--val-data DIR] [--init-from FILE]\n"
-            "                     [key=value ...]\n"
+            "                     [--allow-config-change] [key=value ...]\n"
             "       mpirun -np N m3ae pretrain ...   (data parallel: each rank takes 1/N of every global batch)\n\n"
             "Pretrains M3AE with the official three passes (MLM, MIM, ITM) and AdamW schedule.\n\n"
             "  --data DIR        training dataset written by `m3ae prep`\n"
             "  --out RUN_DIR     run folder: config.cfg, metrics.jsonl, checkpoints/step_NNNNNNN.h5 and\n"
-            "                    checkpoints/latest. If it holds checkpoints, the run RESUMES from the latest.\n"
+            "                    checkpoints/latest. If it holds checkpoints, the run RESUMES from the latest\n"
+            "                    (latest missing or broken: from the newest whole step file, said so).\n"
+            "                    One job per folder: a second job on the same RUN_DIR exits 2 naming the\n"
+            "                    host and pid that hold RUN_DIR/.lock.\n"
             "  --config FILE     `key = value` lines (experiments/configs/pretrain_{base,small,tiny}.cfg)\n"
             "  --val-data DIR    validation dataset (MLM accuracy, MIM loss, ITM accuracy every val_every steps)\n"
             "  --init-from FILE  start from the model weights of a checkpoint (strict: every name and shape)\n"
+            "  --allow-config-change  resume although keys that change the data order or the model differ\n"
+            "                    from the checkpoint's (every model key, seed, batch_size, random_crop,\n"
+            "                    mlm_mode, the dataset); without it such a resume is refused (exit 4). The\n"
+            "                    schedule, optimizer, event and machine keys may always change.\n"
             "  key=value         overrides any configuration key, e.g. max_steps=200 learning_rate=5e-4\n\n"
             "Keys (model keys as in model/config.h; training keys with official names):\n"
-            "  preset (base|small|tiny: sets every model key; give it first), image_size, patch_size,\n"
-            "  max_text_len, hidden_size, num_heads, num_top_layer, mlp_ratio, mim_layer, mim_prob, mlm_prob,\n"
+            "  preset (base|small|tiny: sets every model key; give it first; custom: the model keys follow),\n"
+            "  image_size, patch_size, max_text_len, hidden_size, num_heads, num_top_layer, mlp_ratio,\n"
+            "  mim_layer, mim_prob, mlm_prob,\n"
             "  drop_rate, ... ; max_steps, warmup_steps (< 1: fraction), learning_rate, weight_decay,\n"
             "  lr_mult_head, lr_mult_multi_modal, adam_beta1, adam_beta2, adam_eps, grad_clip (0 = off),\n"
             "  batch_size (global), per_gpu_batchsize (micro-batch per rank; accumulation covers the rest),\n"
@@ -34,7 +42,8 @@ static void usage(FILE *f) {
             "  watchdog_s (600: a longer step ends the job naming what it waited for; 0 off),\n"
             "  straggler_every (50: steps between straggler lines across ranks; 0 off).\n\n"
             "Signals: SIGUSR1, SIGTERM or SIGINT stop the run at the next step with a checkpoint (exit 0);\n"
-            "a second SIGINT exits at once. stop_after=STEP stops the same way after STEP.\n");
+            "a second SIGINT exits at once. stop_after=STEP stops the same way after STEP.\n"
+            "A non-finite loss or gradient norm stops the run with exit 6, keeping the last good checkpoint.\n");
 }
 
 int m3ae_cmd_pretrain(int argc, char **argv) {
@@ -48,6 +57,7 @@ int m3ae_cmd_pretrain(int argc, char **argv) {
         else if (!strcmp(s, "--config") && v) a.config_path = v, i++;
         else if (!strcmp(s, "--val-data") && v) a.val_dir = v, i++;
         else if (!strcmp(s, "--init-from") && v) a.init_from = v, i++;
+        else if (!strcmp(s, "--allow-config-change")) a.allow_config_change = 1;
         else if (s[0] != '-' && strchr(s, '=')) over[a.n_overrides++] = argv[i];
         else {
             fprintf(stderr, "m3ae: error: unknown or incomplete argument '%s' for m3ae pretrain (see --help)\n", s);

@@ -18,7 +18,7 @@ static void print_help(FILE *f) {
     fprintf(f,
             "\nexit codes: 0 success (also a clean stop on a signal), 1 runtime failure, 2 usage or\n"
             "configuration error, 3 bad input data, 4 checkpoint error, 5 system or library failure\n"
-            "(memory, disk, MPI, HDF5, LMDB, CUDA).\n");
+            "(memory, disk, MPI, HDF5, LMDB, CUDA), 6 training diverged (a non-finite loss or gradient norm).\n");
 }
 
 int main(int argc, char **argv) {

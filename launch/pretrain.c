@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "checkpoints/ckpt.h"
+#include "checkpoints/run_lock.h"
 #include "common/error.h"
 #include "dist/dist.h"
 #include "io/tokenizer.h"
@@ -35,6 +36,14 @@ int m3ae_pretrain_run(const m3ae_pretrain_args *a, int *argc, char ***argv) {
     }
     m3ae_train_config_text(&cfg, config_text, sizeof config_text);
 
+    /* one job per run folder: rank 0 holds RUN_DIR/.lock until the end */
+    int lock = dist.rank == 0 ? m3ae_run_lock(a->out_dir, &err) : 0;
+    if (lock < 0) fprintf(stderr, "m3ae: error: %s\n", err.msg);
+    if (m3ae_dist_any(lock < 0)) {
+        m3ae_dist_finalize(&dist);
+        return M3AE_EXIT_USAGE;
+    }
+
     m3ae_tokenizer *tok = m3ae_tokenizer_load(cfg.vocab, &err);
     if (!tok) fprintf(stderr, "m3ae: error: [rank %d] %s\n", dist.rank, err.msg);
     if (m3ae_dist_any(tok == NULL)) {
@@ -47,11 +56,13 @@ int m3ae_pretrain_run(const m3ae_pretrain_args *a, int *argc, char ***argv) {
                                     .out_dir = a->out_dir,
                                     .init_from = a->init_from,
                                     .config_text = config_text,
-                                    .command = "m3ae pretrain"};
+                                    .command = "m3ae pretrain",
+                                    .allow_config_change = a->allow_config_change};
         code = m3ae_trainer_run(&task, &cfg, &paths, dist.rank, dist.world);
     }
     if (tok) m3ae_tokenizer_free(tok);
     m3ae_dist_barrier();
+    if (dist.rank == 0) m3ae_run_unlock(lock);
     m3ae_dist_finalize(&dist);
     return code;
 }

@@ -10,6 +10,7 @@ typedef struct {
     const char *val_dir;     /* validation dataset, or NULL */
     const char *out_dir;     /* run folder: created, or resumed when it holds checkpoints */
     const char *init_from;   /* weights-only start, or NULL */
+    int allow_config_change; /* --allow-config-change: resume although the data order or model changes */
     int n_overrides;
     char **overrides; /* key=value */
 } m3ae_pretrain_args;

@@ -109,6 +109,13 @@ static int suggest(const char *key, m3ae_error *err) {
 
 int m3ae_train_config_set(m3ae_train_config *c, const char *key, const char *value, m3ae_error *err) {
     if (!strcmp(key, "preset")) {
+        /* "custom": sizes no preset has (tools/convert_checkpoint.py writes it); the model keys follow
+         * and keep the values they have until then */
+        if (!strcmp(value, "custom")) {
+            snprintf(c->preset, sizeof c->preset, "custom");
+            snprintf(c->model.name, sizeof c->model.name, "custom");
+            return 0;
+        }
         if (m3ae_config_preset(&c->model, value, err) != 0) return -1;
         snprintf(c->preset, sizeof c->preset, "%s", value);
         return 0;
@@ -351,24 +358,71 @@ int m3ae_train_config_validate(const m3ae_train_config *c, int world, m3ae_error
     return check_memory(c, world, err);
 }
 
+/* The value of training key i as text that m3ae_train_config_set reads back exactly. */
+static const char *format_key(const m3ae_train_config *c, int i, char *value, size_t n) {
+    const char *field = (const char *)c + keys[i].offset;
+    if (keys[i].type == T_INT) snprintf(value, n, "%lld", (long long)*(const int64_t *)field);
+    else if (keys[i].type == T_DOUBLE) {
+        double v = *(const double *)field;
+        snprintf(value, n, "%.15g", v);
+        if (strtod(value, NULL) != v) snprintf(value, n, "%.17g", v);
+    } else snprintf(value, n, "%s", field);
+    return value;
+}
+
 void m3ae_train_config_write(const m3ae_train_config *c, FILE *f) {
     fprintf(f, "preset = %s\n", c->preset);
-    char value[64];
+    char value[1100];
     for (int i = 0; i < m3ae_config_n_keys(); i++) {
         m3ae_config_format(&c->model, m3ae_config_key(i), value, sizeof value);
         fprintf(f, "%s = %s\n", m3ae_config_key(i), value);
     }
-    for (int i = 0; i < N_KEYS; i++) {
-        const char *field = (const char *)c + keys[i].offset;
-        if (keys[i].type == T_INT) fprintf(f, "%s = %lld\n", keys[i].name, (long long)*(const int64_t *)field);
-        else if (keys[i].type == T_DOUBLE) {
-            double v = *(const double *)field;
-            snprintf(value, sizeof value, "%.15g", v);
-            if (strtod(value, NULL) != v) snprintf(value, sizeof value, "%.17g", v);
-            fprintf(f, "%s = %s\n", keys[i].name, value);
-        }
-        else fprintf(f, "%s = %s\n", keys[i].name, field);
+    for (int i = 0; i < N_KEYS; i++) fprintf(f, "%s = %s\n", keys[i].name, format_key(c, i, value, sizeof value));
+}
+
+/* The training keys a resume may change: none of them changes the data order (seed, global batch,
+ * dataset), the masks, the augmentation or the model; they steer the schedule, the optimizer, the
+ * events and the machine. per_gpu_batchsize is here because resuming at another world size with
+ * the same global batch changes it. vocab is a path: the vocabulary's identity is vocab_size (a
+ * model key) and the tokenised text. Every other key (all model keys, seed, batch_size,
+ * random_crop, mlm_mode, and any key added later) must match the checkpoint's. */
+static const char *const resume_free_keys[] = {
+    "max_steps", "warmup_steps", "learning_rate", "weight_decay", "lr_mult_head", "lr_mult_multi_modal",
+    "adam_beta1", "adam_beta2", "adam_eps", "grad_clip", "per_gpu_batchsize", "vocab", "loader_threads",
+    "log_every", "val_every", "val_batches", "ckpt_every", "keep_last", "stop_after", "device", "threads",
+    "peak_tflops",
+};
+
+int m3ae_train_config_resume_free(const char *key) {
+    for (size_t i = 0; i < sizeof resume_free_keys / sizeof resume_free_keys[0]; i++)
+        if (!strcmp(resume_free_keys[i], key)) return 1;
+    return 0;
+}
+
+static void append(char *buf, size_t n, const char *key, const char *was, const char *is) {
+    size_t len = strlen(buf);
+    if (len < n) snprintf(buf + len, n - len, "%s%s: %s -> %s", len ? ", " : "", key, was, is);
+}
+
+int m3ae_train_config_resume_diff(const m3ae_train_config *ckpt, const m3ae_train_config *now, char *refused,
+                                  size_t refused_len, char *free_keys, size_t free_len) {
+    char a[1100], b[1100];
+    int n = 0;
+    refused[0] = free_keys[0] = 0;
+    for (int i = 0; i < m3ae_config_n_keys(); i++) {
+        const char *k = m3ae_config_key(i);
+        m3ae_config_format(&ckpt->model, k, a, sizeof a);
+        m3ae_config_format(&now->model, k, b, sizeof b);
+        if (strcmp(a, b)) append(refused, refused_len, k, a, b), n++;
     }
+    for (int i = 0; i < N_KEYS; i++) {
+        format_key(ckpt, i, a, sizeof a);
+        format_key(now, i, b, sizeof b);
+        if (!strcmp(a, b)) continue;
+        if (m3ae_train_config_resume_free(keys[i].name)) append(free_keys, free_len, keys[i].name, a, b);
+        else append(refused, refused_len, keys[i].name, a, b), n++;
+    }
+    return n;
 }
 
 size_t m3ae_train_config_text(const m3ae_train_config *c, char *buf, size_t n) {

@@ -3,7 +3,9 @@
  * Key names follow the official configuration where one exists (max_steps, warmup_steps,
  * learning_rate, weight_decay, batch_size, per_gpu_batchsize, lr_mult_head, ...). Every key is
  * validated: an unknown key is an error that suggests the closest valid one; a bad value names the
- * key and the accepted range. `preset` (base, small, tiny) must come first: it sets every model key. */
+ * key and the accepted range. `preset` (base, small, tiny) must come first: it sets every model key;
+ * `preset = custom` sets none: the model keys that follow describe the model (sizes no preset has,
+ * as tools/convert_checkpoint.py writes them). */
 #ifndef M3AE_LAUNCH_TRAIN_CONFIG_H
 #define M3AE_LAUNCH_TRAIN_CONFIG_H
 
@@ -66,5 +68,14 @@ int64_t m3ae_train_accum(const m3ae_train_config *c, int world);
 void m3ae_train_config_write(const m3ae_train_config *c, FILE *f);
 /* The same into a buffer (for checkpoint attributes); returns the length. */
 size_t m3ae_train_config_text(const m3ae_train_config *c, char *buf, size_t n);
+
+/* Resume: the checkpoint's configuration against this run's. Keys that would change the data order
+ * or the model (every model key, seed, batch_size, random_crop, mlm_mode, ...) go to `refused`, the
+ * free ones (1 from m3ae_train_config_resume_free: max_steps, log_every, learning_rate, ...; the
+ * list is in train_config.c) to `free_keys`, each as "key: old -> new" joined by ", ". Returns the
+ * number of refused differences. */
+int m3ae_train_config_resume_diff(const m3ae_train_config *ckpt, const m3ae_train_config *now, char *refused,
+                                  size_t refused_len, char *free_keys, size_t free_len);
+int m3ae_train_config_resume_free(const char *key);
 
 #endif

@@ -12,6 +12,7 @@
 #include "common/arena.h"
 #include "common/build_info.h"
 #include "common/log.h"
+#include "common/sha256.h"
 #include "common/sys.h"
 #include "dist/dist.h"
 #include "dist/ring.h"
@@ -212,19 +213,57 @@ static void test_fail_before_latest(const run *r, int64_t done) {
     raise(SIGKILL);
 }
 
+/* The first tensor of the weights or AdamW moments holding NaN or Inf ("/model/<name>"), or NULL.
+ * A finite loss and gradient norm can still leave an overflowed update; such a state must never
+ * become the latest checkpoint. */
+static const char *nonfinite_tensor(const run *r, char *buf, size_t n) {
+    const float *arenas[3] = {m3ae_model_params(r->model), r->exp_avg, r->exp_avg_sq};
+    const char *group[3] = {"/model", "/optimizer/exp_avg", "/optimizer/exp_avg_sq"};
+    for (int a = 0; a < 3; a++)
+        for (int i = 0; i < r->reg->n; i++) {
+            const m3ae_param *p = &r->reg->p[i];
+            const float *x = arenas[a] + p->offset;
+            for (size_t k = 0; k < p->numel; k++)
+                if (!isfinite(x[k])) {
+                    snprintf(buf, n, "%s/%s", group[a], p->name);
+                    return buf;
+                }
+        }
+    return NULL;
+}
+
+/* The checkpoint's `data` attribute: what the run trains on, "DIR: N samples, manifest sha256 HEX".
+ * The manifest (io/FORMAT.md) lists the shards with their checksums, so its hash names the dataset's
+ * contents wherever the folder lives; resume compares it (launch/train_config.h). */
+static void data_summary(const run *r, char *buf, size_t n) {
+    char manifest[4200], hex[65];
+    snprintf(manifest, sizeof manifest, "%s/manifest.json", r->paths->data_dir);
+    if (m3ae_sha256_file(manifest, hex) != 0) snprintf(hex, sizeof hex, "unreadable");
+    snprintf(buf, n, "%s: %llu samples, manifest sha256 %s", r->paths->data_dir,
+             (unsigned long long)r->task->num_samples(r->train), hex);
+}
+
 /* Two phases: rank 0 writes the step file; every rank confirms that it reached this step (and rank 0
  * that the file is whole); only then rank 0 points `latest` at it. A rank that fails or dies before
  * confirming leaves `latest` at the previous checkpoint. Every rank learns whether it worked. */
 static int save_checkpoint(run *r, int64_t done, m3ae_error *err) {
     int rc = 0;
-    char path[4400] = "";
+    char path[4400] = "", bad[300];
     double t0 = m3ae_now_s(), t_file = 0;
+    if (r->rank == 0 && nonfinite_tensor(r, bad, sizeof bad)) {
+        fprintf(stderr, "m3ae: error: training diverged at step %lld: tensor %s holds NaN or Inf; no checkpoint of "
+                        "this step is written: the last good one (if any) stays latest in %s/checkpoints\n",
+                (long long)done, bad, r->paths->out_dir);
+        rc = 1;
+    }
+    if (m3ae_dist_any(rc != 0)) return M3AE_EXIT_DIVERGED;
     if (r->rank == 0) {
         uint64_t epoch, position;
         r->task->get_state(r->train, &epoch, &position);
         m3ae_ckpt_meta meta = {.step = done, .epoch = (int64_t)epoch, .position = (int64_t)position,
                                .seed = r->cfg->seed, .world_size = r->world};
         snprintf(meta.config, sizeof meta.config, "%s", r->paths->config_text);
+        data_summary(r, meta.data, sizeof meta.data);
         rc = m3ae_ckpt_save_step(r->paths->out_dir, r->reg, m3ae_model_params(r->model), r->exp_avg, r->exp_avg_sq,
                                  &meta, path, sizeof path, err);
         t_file = m3ae_now_s() - t0;
@@ -262,6 +301,92 @@ static void warn_rounded_state(run *r, uint64_t epoch, uint64_t position) {
                   (unsigned long long)p);
 }
 
+/* The checkpoint to resume from: the one `latest` names, or, when latest is missing or broken, the
+ * newest whole step file (a run must not restart from step 0 silently beside its checkpoints).
+ * 0 found, 1 a new run (no latest, no step files), -1 refused (err). */
+static int resume_point(const char *out, char *path, size_t n, m3ae_error *err) {
+    m3ae_error why = {{0}};
+    int l = m3ae_ckpt_latest(out, path, n, &why);
+    if (l == 0) return 0;
+    int w = m3ae_ckpt_find_whole(out, path, n, err);
+    if (w < 0) return -1;
+    if (w == 1) {
+        if (l == 1) return 1;
+        return m3ae_error_set(err, "%s, and %s/checkpoints holds no step files; delete it to start the run afresh",
+                              why.msg, out);
+    }
+    if (l == 1) m3ae_warn("%s/checkpoints/latest is missing; resuming from the newest whole checkpoint, %s", out, path);
+    else m3ae_warn("%s; resuming from the newest whole checkpoint, %s", why.msg, path);
+    return 0;
+}
+
+/* Step files after the resumed step belong to another branch of the run (latest was pointed back,
+ * or a newer file is broken): said once, kept, never pruned; this run overwrites them as it passes. */
+static void warn_later_steps(const char *out, int64_t step) {
+    int64_t newest = m3ae_ckpt_newest_step(out);
+    if (newest > step)
+        m3ae_warn("%s/checkpoints holds step files after step %lld (up to step %lld): they are not part of this "
+                  "run's history from here on and are kept; this run overwrites them when it reaches their steps",
+                  out, (long long)step, (long long)newest);
+}
+
+/* "N samples, manifest sha256 HEX": the part of a data summary that names the contents (the folder
+ * may move between jobs). */
+static const char *data_identity(const char *summary) {
+    const char *colon = strrchr(summary, ':');
+    return colon && colon[1] == ' ' ? colon + 2 : summary;
+}
+
+/* A resume continues the checkpoint's data order and model: the keys that change them (and the
+ * dataset) must match, unless --allow-config-change (launch/train_config.h lists the free keys).
+ * Returns 0, or -1 with err (rank 0 prints every difference first). */
+static int check_resume_config(run *r, const char *path, const m3ae_ckpt_meta *meta, m3ae_error *err) {
+    m3ae_train_config *old = malloc(sizeof *old);
+    char refused[4096] = "", free_keys[4096] = "", now[1024];
+    if (!old) return m3ae_error_set(err, "out of memory comparing configurations");
+    m3ae_train_config_defaults(old);
+    m3ae_error why = {{0}};
+    int n = 0;
+    if (m3ae_train_config_from_text(old, meta->config, &why) != 0)
+        snprintf(refused, sizeof refused, "configuration: unreadable (%s)", why.msg), n = 1;
+    else n = m3ae_train_config_resume_diff(old, r->cfg, refused, sizeof refused, free_keys, sizeof free_keys);
+    free(old);
+    data_summary(r, now, sizeof now);
+    if (!meta->data[0]) {
+        m3ae_warn("%s records no dataset (an older m3ae): the dataset is not compared", path);
+    } else if (strcmp(data_identity(meta->data), data_identity(now)) != 0) {
+        size_t len = strlen(refused);
+        snprintf(refused + len, sizeof refused - len, "%sdataset: %s -> %s", len ? ", " : "", meta->data, now);
+        n++;
+    }
+    if (free_keys[0]) m3ae_info("resuming with changed keys that keep the data order: %s", free_keys);
+    if (n == 0) return 0;
+    if (r->paths->allow_config_change) {
+        m3ae_warn("--allow-config-change: resuming from %s although these change the data order or the model: %s",
+                  path, refused);
+        return 0;
+    }
+    fprintf(stderr, "m3ae: error: resuming %s from %s would change the data order or the model: %s\n",
+            r->paths->out_dir, path, refused);
+    return m3ae_error_set(err, "refused to resume from %s with %d changed key(s) (listed above); resume with the "
+                               "checkpoint's values (its config attribute: m3ae ckpt inspect), give another --out "
+                               "for a new run, or --allow-config-change to continue anyway", path, n);
+}
+
+/* Reads a resume checkpoint: attributes, the configuration check, then weights and moments. A
+ * refused configuration still tries the load, so that tensors of another shape are reported as
+ * such (after the list of differences); nothing is written either way. */
+static int open_resume(run *r, const char *path, m3ae_ckpt_meta *meta, m3ae_error *err) {
+    if (m3ae_ckpt_read_meta(path, meta, err) != 0) return -1;
+    int refused = check_resume_config(r, path, meta, err);
+    m3ae_error load_err = {{0}};
+    if (m3ae_ckpt_load(path, r->reg, m3ae_model_params(r->model), r->exp_avg, r->exp_avg_sq, meta, 1, &load_err)) {
+        *err = load_err;
+        return -1;
+    }
+    return refused;
+}
+
 /* Resume from RUN_DIR's latest checkpoint, or start from --init-from weights, or from the
  * initialisation; rank 0 reads, every rank receives. Returns the first step to run. */
 static int64_t restore(run *r, int *code) {
@@ -276,16 +401,26 @@ static int64_t restore(run *r, int *code) {
     if (r->rank == 0) {
         int stale = m3ae_ckpt_remove_stale(out);
         if (stale) m3ae_info("removed %d unfinished checkpoint file(s) of an interrupted run", stale);
-        int l = !meta ? m3ae_error_set(&err, "out of memory") : m3ae_ckpt_latest(out, latest, sizeof latest, &err);
+        int l = !meta ? m3ae_error_set(&err, "out of memory") : resume_point(out, latest, sizeof latest, &err);
         if (l < 0) rc = -1;
         else if (l == 0) {
             found = 1;
-            rc = m3ae_ckpt_load(latest, r->reg, params, r->exp_avg, r->exp_avg_sq, meta, 1, &err);
+            rc = open_resume(r, latest, meta, &err);
+            m3ae_error why = {{0}};
+            if (rc != 0 && m3ae_ckpt_check_whole(latest, &why) != 0) { /* broken, not merely another model */
+                m3ae_warn("the checkpoint latest names is not whole (%s); looking for the newest whole one", why.msg);
+                rc = m3ae_ckpt_find_whole(out, latest, sizeof latest, &err) == 0 ? 0 : -1;
+                if (rc == 0) rc = open_resume(r, latest, meta, &err);
+            }
+            if (rc == 0) warn_later_steps(out, meta->step);
             if (rc == 0) {
                 state[0] = meta->step, state[1] = meta->epoch, state[2] = meta->position;
                 m3ae_info("resuming %s from %s: step %lld, epoch %lld, position %lld (written by %lld ranks)", out,
                           latest, (long long)meta->step, (long long)meta->epoch, (long long)meta->position,
                           (long long)meta->world_size);
+                if (!meta->attr_checksum)
+                    m3ae_warn("%s has no attribute checksum (written by an older m3ae): its step, loader state and "
+                              "configuration are unchecked", latest);
                 if (meta->world_size != r->world)
                     m3ae_info("the checkpoint was written by %lld ranks and this run has %d: the data order is defined "
                               "by the global batch, so it continues at the same global position",
@@ -409,6 +544,33 @@ static int lease_step(run *r, double *denoms, m3ae_error *err) {
     return 0;
 }
 
+/* Divergence: a non-finite loss term or gradient norm of step `done` stops the run before anything
+ * of that step is logged or checkpointed, so that the last good checkpoint stays latest. The step
+ * metrics are reduced over ranks and the norm is of the summed gradients: every rank sees the same
+ * values and stops together. Returns M3AE_EXIT_DIVERGED or 0. */
+static int check_diverged(run *r, const m3ae_metric_set *stepm, double gnorm, int64_t done) {
+    double v[M3AE_TASK_MAX_METRICS];
+    m3ae_metric_set_values(stepm, v);
+    int bad = !isfinite(gnorm);
+    for (int i = 0; i < stepm->n; i++) bad |= !isfinite(v[i]);
+    if (!bad) return 0;
+    if (r->rank == 0) {
+        char terms[1024] = "", all[2048] = "";
+        for (int i = 0; i < stepm->n; i++) {
+            char *dst = isfinite(v[i]) ? all : terms;
+            size_t len = strlen(dst), cap = dst == all ? sizeof all : sizeof terms;
+            snprintf(dst + len, cap - len, "%s%s = %g", len ? ", " : "", stepm->defs[i].name, v[i]);
+        }
+        fprintf(stderr,
+                "m3ae: error: training diverged at step %lld: %s%sgradient norm = %g%s%s. No checkpoint of this step is "
+                "written: the last good one (if any) stays latest in %s/checkpoints; lower learning_rate (or set "
+                "grad_clip, a longer warmup_steps) and run again to resume from it\n",
+                (long long)done, terms, terms[0] ? " (non-finite); " : "", gnorm, all[0] ? "; finite: " : "", all,
+                r->paths->out_dir);
+    }
+    return M3AE_EXIT_DIVERGED;
+}
+
 static int train(run *r, int64_t start) {
     const m3ae_train_config *c = r->cfg;
     const m3ae_task *t = r->task;
@@ -454,6 +616,7 @@ static int train(run *r, int64_t start) {
         done_waiting();
         m3ae_metric_set_count_step(&stepm);
         m3ae_metric_set_add(&interval, &stepm);
+        if ((code = check_diverged(r, &stepm, gnorm, step + 1))) break;
         done = step + 1;
         steps_since_log++;
 
@@ -515,6 +678,20 @@ static int train(run *r, int64_t start) {
     m3ae_info("%s finished: %lld steps in %s; checkpoints in %s/checkpoints", t->name, (long long)done,
               m3ae_format_duration(m3ae_now_s() - t_start, dur, sizeof dur), r->paths->out_dir);
     /* RUN_DIR/finished tells job scripts (launch/slurm/pretrain.sbatch) not to requeue */
+    int rc = 0;
+    if (r->rank == 0) {
+        snprintf(marker, sizeof marker, "%s/finished", r->paths->out_dir);
+        snprintf(text, sizeof text, "%lld\n", (long long)done);
+        rc = m3ae_write_file_atomic(marker, text, &err);
+    }
+    return all_ok(r, rc, &err, M3AE_EXIT_SYSTEM);
+}
+
+/* RUN_DIR/finished for a resume with nothing left to do (the step it stands at); every rank learns
+ * whether it was written. */
+static int mark_finished(run *r, int64_t done) {
+    m3ae_error err = {{0}};
+    char marker[4400], text[64];
     int rc = 0;
     if (r->rank == 0) {
         snprintf(marker, sizeof marker, "%s/finished", r->paths->out_dir);
@@ -590,6 +767,7 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
     if (start >= cfg->max_steps) {
         m3ae_info("%s has finished all %lld steps already; nothing to do (raise max_steps to train on)", paths->out_dir,
                   (long long)cfg->max_steps);
+        code = mark_finished(&r, start); /* else a job script would requeue this run forever */
         goto out;
     }
     r.trace = open_trace(&r);

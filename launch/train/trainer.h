@@ -75,6 +75,7 @@ typedef struct {
     const char *init_from;          /* weights-only start, or NULL */
     const char *config_text;        /* the run's configuration (config.cfg, checkpoints) */
     const char *command;            /* start-up banner: "m3ae pretrain" */
+    int allow_config_change;        /* resume although keys that change the data order or model differ */
 } m3ae_trainer_paths;
 
 /* Runs the training of `task` with `cfg` (validated) on the ranks of an initialised m3ae_dist.

@@ -80,6 +80,35 @@ int main(void) {
             "round trip of the configuration text");
     char text[16384];
     T_CHECK(m3ae_train_config_text(&c, text, sizeof text) > 100 && strstr(text, "preset = tiny\n"), "text");
+
+    /* preset = custom (tools/convert_checkpoint.py writes it for sizes no preset has): the model keys
+     * follow; a configuration text of a changed tiny model reads back through it */
+    m3ae_train_config_override(&c, "hidden_size=48", &err);
+    m3ae_train_config_text(&c, text, sizeof text);
+    char *custom = strstr(text, "preset = tiny\n");
+    T_CHECK(custom != NULL, "preset line");
+    char buf[16384];
+    snprintf(buf, sizeof buf, "preset = custom\n%s", custom + strlen("preset = tiny\n"));
+    m3ae_train_config_defaults(&d);
+    T_CHECK(m3ae_train_config_from_text(&d, buf, &err) == 0, "preset = custom: %s", err.msg);
+    T_CHECK(!memcmp(&c.model.image_size, &d.model.image_size, sizeof c.model - offsetof(m3ae_config, image_size)) &&
+                d.model.hidden_size == 48 && !strcmp(d.preset, "custom") && m3ae_config_validate(&d.model, &err) == 0,
+            "preset = custom does not give the keys that follow it (hidden_size %d, preset %s)", d.model.hidden_size,
+            d.preset);
+
+    /* resume: which differences refuse and which are free */
+    char refused[1024], freek[1024];
+    d = c;
+    d.seed = c.seed + 1, d.learning_rate = c.learning_rate / 2, d.max_steps = c.max_steps + 5;
+    d.model.drop_rate = 0.25;
+    T_CHECK(m3ae_train_config_resume_diff(&c, &d, refused, sizeof refused, freek, sizeof freek) == 2 &&
+                strstr(refused, "seed: 12345 -> 12346") && strstr(refused, "drop_rate: 0.1 -> 0.25") &&
+                strstr(freek, "learning_rate") && strstr(freek, "max_steps") && !strstr(refused, "learning_rate"),
+            "resume diff: refused '%s', free '%s'", refused, freek);
+    d = c;
+    d.per_gpu_batchsize = 2, d.keep_last = 9;
+    T_CHECK(m3ae_train_config_resume_diff(&c, &d, refused, sizeof refused, freek, sizeof freek) == 0 && !refused[0],
+            "per_gpu_batchsize and keep_last must stay free: refused '%s'", refused);
     unlink(path);
     return t_done("test_train_config");
 }
