@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/sys.h"
 #include "dist/dist.h"
+#include "dist/buckets.h"
 #include "dist/ring.h"
 #include "launch/signals.h"
 #include "model/optimizer.h"
@@ -33,6 +34,8 @@ typedef struct {
     m3ae_metric_set val_set; /* validation accumulators */
     unsigned char *ready;    /* (registry entries) reported by the gradient-ready hook this step */
     m3ae_ring *ring;         /* the gradient all-reduce (allreduce key); NULL with one rank */
+    m3ae_buckets *buckets;   /* its buckets, started from grad_ready (host gradients, several ranks) */
+    double *sq;              /* (registry entries) gradient sums of squares, filled as buckets land */
     FILE *metrics;
 } run;
 
@@ -70,6 +73,7 @@ static void grad_ready(void *ctx, int first, int n) {
                    r->reg->p[k].name);
         r->ready[k] = 1;
     }
+    if (r->buckets) m3ae_buckets_ready(r->buckets, first, n); /* starts completed buckets, polls the others */
 }
 
 /* Before the all-reduce: every tensor was reported (a model bug if not); clears the marks. */
@@ -99,6 +103,67 @@ static m3ae_ring *open_allreduce(run *r, m3ae_backend *be) {
     m3ae_info("gradient all-reduce: %s (allreduce = %s) over %d ranks on %d node(s)",
               m3ae_ar_algo_name(m3ae_ring_algo(g)), r->cfg->allreduce, m3ae_ring_world(g), m3ae_ring_nodes(g));
     return g;
+}
+
+/* The gradient sum over ranks (the sum: the loss denominators are global already) and the AdamW
+ * update. With buckets, each bucket is waited for in turn and its tensors' sums of squares taken as
+ * it lands; without clipping its tensors are updated at once, while later buckets still travel;
+ * with clipping the update waits for the global norm. The same bits as m3ae_adamw_step. */
+static double reduce_and_update(run *r, float *params, float *grads, int64_t step) {
+    m3ae_backend *be = m3ae_model_backend(r->model);
+    if (!r->buckets) {
+        if (r->ring) m3ae_ring_allreduce(r->ring, grads, r->reg->arena_floats, 0);
+        return m3ae_adamw_step(be, &r->opt, r->reg, params, grads, r->exp_avg, r->exp_avg_sq, step);
+    }
+    const int clip_first = r->opt.grad_clip > 0;
+    for (int k = 0; k < m3ae_buckets_count(r->buckets); k++) {
+        m3ae_buckets_wait(r->buckets, k);
+        int n;
+        const int *ts = m3ae_buckets_tensors(r->buckets, k, &n);
+        for (int j = 0; j < n; j++) {
+            r->sq[ts[j]] = m3ae_adamw_tensor_sq(be, r->reg, grads, ts[j]);
+            if (!clip_first)
+                m3ae_adamw_tensor(be, &r->opt, r->reg, ts[j], params, grads, r->exp_avg, r->exp_avg_sq, step, 1.0f);
+        }
+    }
+    double norm = m3ae_adamw_norm(r->reg, r->sq);
+    if (clip_first) {
+        float clip = m3ae_adamw_clip_factor(&r->opt, norm);
+        for (int i = 0; i < r->reg->n; i++)
+            m3ae_adamw_tensor(be, &r->opt, r->reg, i, params, grads, r->exp_avg, r->exp_avg_sq, step, clip);
+    }
+    return norm;
+}
+
+/* Data parallelism keeps one model: at every checkpoint (rank 0 writes only its own copy) the ranks
+ * compare a hash of their parameters' bits, and a difference stops the run. */
+static void check_params_agree(run *r, int64_t done) {
+    m3ae_backend *be = m3ae_model_backend(r->model);
+    if (r->world == 1 || !be->ops->is_host(be)) return;
+    const uint32_t *w = (const uint32_t *)m3ae_model_params(r->model);
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over the 32-bit words */
+    for (size_t i = 0; i < r->reg->arena_floats; i++) h = (h ^ w[i]) * 1099511628211ull;
+    double v[4] = {(double)(h >> 32), (double)(h & 0xffffffffu), -(double)(h >> 32), -(double)(h & 0xffffffffu)};
+    m3ae_dist_max_doubles(v, 4);
+    M3AE_CHECK(v[0] == -v[2] && v[1] == -v[3], M3AE_EXIT_FAIL,
+               "step %lld: the parameters differ between ranks (rank %d hash %016llx; the all-reduce or the optimizer "
+               "is not deterministic across ranks)", (long long)done, r->rank, (unsigned long long)h);
+    m3ae_info("step %lld: parameters bitwise identical on all %d ranks (hash %016llx)", (long long)done, r->world,
+              (unsigned long long)h);
+}
+
+/* The buckets of the gradient all-reduce (bucket_mb, the first one 1 MiB at most); none with one
+ * rank or device gradients. */
+static void open_buckets(run *r, m3ae_backend *be) {
+    if (!r->ring || !be->ops->is_host(be)) return;
+    double first = r->cfg->bucket_mb < 1.0 ? r->cfg->bucket_mb : 1.0;
+    r->buckets = m3ae_buckets_create(r->reg, m3ae_model_grads(r->model), r->cfg->bucket_mb, first, r->ring);
+    r->sq = m3ae_alloc((size_t)r->reg->n * sizeof(double), "the gradients' sums of squares");
+    memset(r->sq, 0, (size_t)r->reg->n * sizeof(double));
+    int inplace = 0;
+    for (int k = 0; k < m3ae_buckets_count(r->buckets); k++) inplace += m3ae_buckets_in_place(r->buckets, k);
+    m3ae_info("gradient buckets: %d of up to %g MiB (the first %g MiB), %d reduced in place, started as backward "
+              "reports them", m3ae_buckets_count(r->buckets), r->cfg->bucket_mb, first, inplace);
 }
 
 /* ------------------------------------------------------------------ data */
@@ -295,9 +360,7 @@ static int train(run *r, int64_t start) {
             t->release(r->train, r->leased[k]);
         }
         check_all_ready(r);
-        if (r->ring) m3ae_ring_allreduce(r->ring, grads, r->reg->arena_floats, 0); /* the sum: denominators are global */
-        double gnorm = m3ae_adamw_step(m3ae_model_backend(r->model), &r->opt, r->reg, params, grads, r->exp_avg,
-                                       r->exp_avg_sq, step);
+        double gnorm = reduce_and_update(r, params, grads, step);
         m3ae_metric_set_reduce_ranks(&stepm);
         m3ae_metric_set_count_step(&stepm);
         m3ae_metric_set_add(&interval, &stepm);
@@ -330,6 +393,7 @@ static int train(run *r, int64_t start) {
         }
         if (r->val && c->val_every > 0 && (done % c->val_every == 0 || done == c->max_steps)) validate(r, done);
         int ckpt = (c->ckpt_every > 0 && done % c->ckpt_every == 0) || done == c->max_steps || stop_signal || stop_after;
+        if (ckpt) check_params_agree(r, done);
         if (ckpt && (code = save_checkpoint(r, done, &err))) break;
         if (steps_since_log == 0) t_log = m3ae_now_s(); /* speed excludes validation and checkpoint time */
         if (stop_signal) {
@@ -407,6 +471,7 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
     memset(r.ready, 0, (size_t)r.reg->n);
     m3ae_model_set_grad_hook(r.model, grad_ready, &r);
     r.ring = open_allreduce(&r, be);
+    open_buckets(&r, be);
     m3ae_model_init_params(r.model, (uint64_t)cfg->seed);
     m3ae_model_set_train(r.model, 1, (uint64_t)cfg->seed);
     /* AdamW moments in backend memory (the CPU backend's is host memory, which restore reads into) */
@@ -433,6 +498,8 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
     code = train(&r, start);
 
 out:
+    m3ae_buckets_destroy(r.buckets);
+    m3ae_free(r.sq);
     m3ae_ring_destroy(r.ring);
     if (r.metrics) fclose(r.metrics);
     m3ae_free(r.leased);
