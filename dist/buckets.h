@@ -10,6 +10,13 @@
  * bucket order on every rank: an operation only advances while its rank tests or waits on it) blocks
  * until bucket k is summed, so the optimizer can update its tensors while later buckets travel.
  *
+ * Polling, not a progress thread: on this machine (2 cores, Open MPI 4.1.4 vader, which provides
+ * MPI_THREAD_MULTIPLE; dist_init asks for FUNNELED) a simulated backward of 200 ms in 24 slices with
+ * 8 buckets of 4 MB reported along it left 16-41 ms of communication exposed after backward when
+ * the slices polled, 81-177 ms with a progress thread doing all the bucket MPI (it competes with
+ * compute for the cores) and 171-246 ms with neither (two rounds, median of 6 steps, busy machine).
+ * The trainer's hooks come once per gradient-ready group (a layer's stream), often enough to poll.
+ *
  * A bucket whose tensors are one stretch of the arena is reduced in place; otherwise it is packed
  * into a buffer of its own at start and unpacked by wait. */
 #ifndef M3AE_DIST_BUCKETS_H

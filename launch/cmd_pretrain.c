@@ -29,7 +29,9 @@ static void usage(FILE *f) {
             "  batch_size (global), per_gpu_batchsize (micro-batch per rank; accumulation covers the rest),\n"
             "  seed, vocab, loader_threads, random_crop, mlm_mode (official|bernoulli), objective (separate|joint),\n"
             "  log_every, val_every, val_batches, ckpt_every, keep_last, stop_after, threads, peak_tflops,\n"
-            "  device (cpu|cuda: the compute backend; cuda comes with the CUDA backend).\n\n"
+            "  device (cpu|cuda: the compute backend; cuda comes with the CUDA backend),\n"
+            "  allreduce (auto|ring|hier|mpi: the gradient all-reduce; auto = hier across nodes, else ring),\n"
+            "  bucket_mb (gradient bucket MiB, default 25; the first bucket 1 MiB).\n\n"
             "Signals: SIGUSR1, SIGTERM or SIGINT stop the run at the next step with a checkpoint (exit 0);\n"
             "a second SIGINT exits at once. stop_after=STEP stops the same way after STEP.\n");
 }
