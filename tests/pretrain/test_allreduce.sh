@@ -5,7 +5,8 @@
 # 0.25: many buckets, packed and in place). Checks: each run used the all-reduce it was given; the
 # ranks' parameters are bitwise identical at every checkpoint (the trainer compares a hash of every
 # rank's parameter bits there and stops on a difference); every logged loss agrees with the 1-rank
-# run within 1e-5 relative; the final weights of ring and hier agree with mpi within float tolerance.
+# run within 1e-5 relative; the final weights of ring and hier agree with mpi within float tolerance;
+# with grad_clip (the update after all buckets' sums of squares) 2 ranks agree with 1 over 6 steps.
 source "$(dirname "$0")/common.sh"
 phantom_data phantom64 64 11
 W=$(mktemp -d /tmp/m3ae-allreduce-XXXXXX); trap 'rm -rf "$W"' EXIT
@@ -22,6 +23,10 @@ run ring2 2 ring
 run ring4 4 ring
 run hier4 4 hier M3AE_FAKE_NODES=2
 run mpi4 4 mpi
+# global-norm clipping (the update waits for every bucket's sum of squares): 6 steps, clipped hard
+COMMON+=(grad_clip=0.05 max_steps=6 ckpt_every=3) # later keys override
+run clip1 1 auto
+run clip2 2 ring
 [ $fail -eq 0 ] || exit 1
 check 'grep -q "gradient all-reduce: ring (allreduce = ring) over 4 ranks on 1 node" "$W/ring4.log"' "ring4 did not use the ring"
 check 'grep -q "gradient all-reduce: hier (allreduce = hier) over 4 ranks on 2 node" "$W/hier4.log"' "hier4 did not run hier on 2 fake nodes"
@@ -46,6 +51,14 @@ for n in ("ring2", "ring4", "hier4", "mpi4"):
             worst = max(worst, d)
             assert d < 1e-5, f"{n}, step {a['step']}, {k}: {b[k]} vs {a[k]} (1 rank): relative {d:.2e}"
 print(f"1 rank vs ring2/ring4/hier4/mpi4 over 20 steps: worst relative loss difference {worst:.2e}")
+c1 = [json.loads(l) for l in open(f"{w}/clip1/metrics.jsonl") if '"train"' in l]
+c2 = [json.loads(l) for l in open(f"{w}/clip2/metrics.jsonl") if '"train"' in l]
+assert len(c1) == len(c2) == 6 and all(m["grad_norm"] > 0.05 for m in c1), "clipping runs: steps or norms"
+for a, b in zip(c1, c2):
+    for k in ("loss", "grad_norm"):
+        d = abs(a[k] - b[k]) / max(1e-6, abs(a[k]))
+        assert d < 1e-5, f"grad_clip: 2 ranks, step {a['step']}, {k}: {b[k]} vs {a[k]} (1 rank): relative {d:.2e}"
+print("grad_clip = 0.05: 1 and 2 ranks agree within 1e-5 over 6 steps")
 PY
 /usr/bin/python3 - "$W" <<'PY' || fail=1
 import h5py, numpy as np, sys
