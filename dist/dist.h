@@ -23,7 +23,8 @@ int m3ae_dist_any(int flag);
 void m3ae_dist_sum_doubles(double *x, int n);
 /* Maximum of doubles over ranks, in place (the slowest rank's times). */
 void m3ae_dist_max_doubles(double *x, int n);
-/* x (n floats) <- sum over ranks (in place). The oracle all-reduce; a later issue overlaps a ring. */
+/* x (n floats) <- sum over ranks (in place) with MPI_Allreduce. The trainer's gradients go through
+ * dist/ring.h and dist/buckets.h (allreduce = mpi there is this same oracle, bucket by bucket). */
 void m3ae_dist_allreduce_sum(float *x, size_t n);
 /* Rank 0's buffer to every rank (parameter broadcast at start-up). */
 void m3ae_dist_broadcast(void *buf, size_t bytes);

@@ -17,6 +17,7 @@
 #include "dist/ring_mpi.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "dist/mpi_check.h"
+#include "dist/watchdog.h"
 
 /* Tags leave room for this many slots per step, whatever the window of an operation. */
 #define MAX_WINDOW 64
@@ -350,11 +352,16 @@ void m3ae_ring_op_start(m3ae_ring_op *op, float *x, size_t n, int average) {
  * Returns the number of requests completed. */
 static int wait_messages(m3ae_ring_op *op, int block) {
     int bucket = op->id - 1, peer = op->pass[op->cur].c->left_world;
-    (void)bucket, (void)peer; /* the watchdog (dist/watchdog.h) reports them */
     int nreq = 2 * op->window, done = 0, idx[2 * MAX_WINDOW];
-    if (block)
+    if (block) {
+        /* the watchdog (dist/watchdog.h) names the bucket and the rank whose message is missing */
+        char what[96];
+        if (bucket >= 0) snprintf(what, sizeof what, "gradient bucket %d of the all-reduce (pass %d)", bucket, op->cur);
+        else snprintf(what, sizeof what, "the blocking all-reduce (pass %d)", op->cur);
+        m3ae_watchdog_waiting(what, peer);
         M3AE_MPI_CHECK(MPI_Waitsome(nreq, op->req, &done, idx, MPI_STATUSES_IGNORE), "all-reduce wait (MPI_Waitsome)");
-    else
+        m3ae_watchdog_waiting(NULL, -1);
+    } else
         M3AE_MPI_CHECK(MPI_Testsome(nreq, op->req, &done, idx, MPI_STATUSES_IGNORE), "all-reduce test (MPI_Testsome)");
     return done == MPI_UNDEFINED ? 0 : done;
 }

@@ -40,7 +40,9 @@ static void usage(FILE *f) {
             "  device (cpu|cuda: the compute backend; cuda comes with the CUDA backend),\n"
             "  trace (FILE: a Chrome/Perfetto timeline of the run, relative paths inside RUN_DIR; off by default),\n"
             "  watchdog_s (600: a longer step ends the job naming what it waited for; 0 off),\n"
-            "  straggler_every (50: steps between straggler lines across ranks; 0 off).\n\n"
+            "  straggler_every (50: steps between straggler lines across ranks; 0 off),\n"
+            "  allreduce (auto|ring|hier|mpi: the gradient all-reduce; auto = hier across nodes, else ring),\n"
+            "  bucket_mb (gradient bucket MiB, default 25; the first bucket 1 MiB).\n\n"
             "Signals: SIGUSR1, SIGTERM or SIGINT stop the run at the next step with a checkpoint (exit 0);\n"
             "a second SIGINT exits at once. stop_after=STEP stops the same way after STEP.\n"
             "A non-finite loss or gradient norm stops the run with exit 6, keeping the last good checkpoint.\n");

@@ -44,4 +44,16 @@ double m3ae_adamw_lr(const m3ae_adamw_config *c, const m3ae_param *p, int64_t st
 double m3ae_adamw_step(m3ae_backend *be, const m3ae_adamw_config *c, const m3ae_registry *r, float *params,
                        float *grads, float *exp_avg, float *exp_avg_sq, int64_t step);
 
+/* The pieces of m3ae_adamw_step, for an optimizer that runs tensor by tensor as the gradient
+ * all-reduce delivers them (launch/train/trainer.c with dist/buckets.h); together they give the
+ * same bits as m3ae_adamw_step. Sum of squares of tensor i's gradient (0 without a gradient): */
+double m3ae_adamw_tensor_sq(m3ae_backend *be, const m3ae_registry *r, const float *grads, int i);
+/* sqrt of the sum of sq[i] (one per registry entry) in registry order: the global norm. */
+double m3ae_adamw_norm(const m3ae_registry *r, const double *sq);
+/* The gradient scale of global-norm clipping (1 when off or under the limit). */
+float m3ae_adamw_clip_factor(const m3ae_adamw_config *c, double norm);
+/* The update of tensor i (nothing without a gradient), its gradient scaled by clip. */
+void m3ae_adamw_tensor(m3ae_backend *be, const m3ae_adamw_config *c, const m3ae_registry *r, int i, float *params,
+                       float *grads, float *exp_avg, float *exp_avg_sq, int64_t step, float clip);
+
 #endif

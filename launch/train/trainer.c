@@ -15,6 +15,7 @@
 #include "common/sha256.h"
 #include "common/sys.h"
 #include "dist/dist.h"
+#include "dist/buckets.h"
 #include "dist/ring.h"
 #include "dist/watchdog.h"
 #include "launch/signals.h"
@@ -37,6 +38,8 @@ typedef struct {
     m3ae_metric_set val_set; /* validation accumulators */
     unsigned char *ready;    /* (registry entries) reported by the gradient-ready hook this step */
     m3ae_ring *ring;         /* the gradient all-reduce (allreduce key); NULL with one rank */
+    m3ae_buckets *buckets;   /* its buckets, started from grad_ready (host gradients, several ranks) */
+    double *sq;              /* (registry entries) gradient sums of squares, filled as buckets land */
     FILE *metrics;
     /* timings of this rank (seconds): sums over the log interval, and the busy time (data wait +
      * compute) over the straggler window */
@@ -81,6 +84,7 @@ static void grad_ready(void *ctx, int first, int n) {
                    r->reg->p[k].name);
         r->ready[k] = 1;
     }
+    if (r->buckets) m3ae_buckets_ready(r->buckets, first, n); /* starts completed buckets, polls the others */
 }
 
 /* Before the all-reduce: every tensor was reported (a model bug if not); clears the marks. */
@@ -140,17 +144,6 @@ static void pass_event(void *ctx, m3ae_pass pass, int phase) {
 static void arrive(const char *what) { m3ae_watchdog_arrive(what); }
 static void done_waiting(void) { m3ae_watchdog_waiting(NULL, -1); }
 
-/* The gradient sum over ranks, timed as exposed communication (the blocking all-reduce hides
- * nothing behind backward). The bucketed all-reduce will record one event per bucket, named by it. */
-static void allreduce_gradients(run *r, float *grads, int64_t step) {
-    if (r->world == 1) return;
-    arrive("the gradient all-reduce");
-    double t0 = m3ae_now_s();
-    m3ae_ring_allreduce(r->ring, grads, r->reg->arena_floats, 0); /* the sum: denominators are global */
-    r->t_comm += span(r, "allreduce", "comm", M3AE_TRACE_COMM, step, t0);
-    done_waiting();
-}
-
 /* The log line's timing columns: this interval's sums, averaged over ranks (a collective). */
 static void interval_times(run *r, int64_t steps, m3ae_step_metrics *m, double dt) {
     double t[3] = {r->t_compute, r->t_comm, r->t_data};
@@ -188,6 +181,93 @@ static m3ae_trace *open_trace(run *r) {
     if (t[0] == '/') snprintf(path, sizeof path, "%s", t);
     else snprintf(path, sizeof path, "%s/%s", r->paths->out_dir, t);
     return m3ae_trace_open(path, r->rank, r->world, M3AE_TRACE_CAPACITY);
+}
+
+/* The gradient sum over ranks (the sum: the loss denominators are global already) and the AdamW
+ * update. With buckets, each bucket is waited for in turn and its tensors' sums of squares taken as
+ * it lands; without clipping its tensors are updated at once, while later buckets still travel;
+ * with clipping the update waits for the global norm. The same bits as m3ae_adamw_step.
+ * Timings: the waits are the exposed communication (what backward did not hide); the timeline shows
+ * each bucket from its start (in the gradient-ready hook) to its arrival. */
+static double reduce_and_update(run *r, float *params, float *grads, int64_t step) {
+    m3ae_backend *be = m3ae_model_backend(r->model);
+    int64_t shown = step + 1; /* the step number of the log */
+    if (!r->buckets) {
+        if (r->ring) {
+            arrive("the gradient all-reduce");
+            double t0 = m3ae_now_s();
+            m3ae_ring_allreduce(r->ring, grads, r->reg->arena_floats, 0);
+            r->t_comm += span(r, "allreduce", "comm", M3AE_TRACE_COMM, shown, t0);
+            done_waiting();
+        }
+        double t_opt = m3ae_now_s();
+        double gnorm = m3ae_adamw_step(be, &r->opt, r->reg, params, grads, r->exp_avg, r->exp_avg_sq, step);
+        r->t_compute += span(r, "optimizer", "compute", M3AE_TRACE_MAIN, shown, t_opt);
+        return gnorm;
+    }
+    const int clip_first = r->opt.grad_clip > 0;
+    arrive("the gradient buckets' all-reduce");
+    for (int k = 0; k < m3ae_buckets_count(r->buckets); k++) {
+        double t_wait = m3ae_now_s();
+        m3ae_buckets_wait(r->buckets, k);
+        double t_landed = m3ae_now_s();
+        r->t_comm += t_landed - t_wait;
+        if (r->trace) {
+            char name[48];
+            snprintf(name, sizeof name, "allreduce bucket %d", k);
+            m3ae_trace_add(r->trace, name, "comm", M3AE_TRACE_COMM, shown, m3ae_buckets_started_at(r->buckets, k),
+                           t_landed);
+        }
+        int n;
+        const int *ts = m3ae_buckets_tensors(r->buckets, k, &n);
+        for (int j = 0; j < n; j++) {
+            r->sq[ts[j]] = m3ae_adamw_tensor_sq(be, r->reg, grads, ts[j]);
+            if (!clip_first)
+                m3ae_adamw_tensor(be, &r->opt, r->reg, ts[j], params, grads, r->exp_avg, r->exp_avg_sq, step, 1.0f);
+        }
+        r->t_compute += span(r, "optimizer", "compute", M3AE_TRACE_MAIN, shown, t_landed);
+    }
+    done_waiting();
+    double norm = m3ae_adamw_norm(r->reg, r->sq);
+    if (clip_first) {
+        double t_opt = m3ae_now_s();
+        float clip = m3ae_adamw_clip_factor(&r->opt, norm);
+        for (int i = 0; i < r->reg->n; i++)
+            m3ae_adamw_tensor(be, &r->opt, r->reg, i, params, grads, r->exp_avg, r->exp_avg_sq, step, clip);
+        r->t_compute += span(r, "optimizer", "compute", M3AE_TRACE_MAIN, shown, t_opt);
+    }
+    return norm;
+}
+
+/* Data parallelism keeps one model: at every checkpoint (rank 0 writes only its own copy) the ranks
+ * compare a hash of their parameters' bits, and a difference stops the run. */
+static void check_params_agree(run *r, int64_t done) {
+    m3ae_backend *be = m3ae_model_backend(r->model);
+    if (r->world == 1 || !be->ops->is_host(be)) return;
+    const uint32_t *w = (const uint32_t *)m3ae_model_params(r->model);
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over the 32-bit words */
+    for (size_t i = 0; i < r->reg->arena_floats; i++) h = (h ^ w[i]) * 1099511628211ull;
+    double v[4] = {(double)(h >> 32), (double)(h & 0xffffffffu), -(double)(h >> 32), -(double)(h & 0xffffffffu)};
+    m3ae_dist_max_doubles(v, 4);
+    M3AE_CHECK(v[0] == -v[2] && v[1] == -v[3], M3AE_EXIT_FAIL,
+               "step %lld: the parameters differ between ranks (rank %d hash %016llx; the all-reduce or the optimizer "
+               "is not deterministic across ranks)", (long long)done, r->rank, (unsigned long long)h);
+    m3ae_info("step %lld: parameters bitwise identical on all %d ranks (hash %016llx)", (long long)done, r->world,
+              (unsigned long long)h);
+}
+
+/* The buckets of the gradient all-reduce (bucket_mb, the first one 1 MiB at most); none with one
+ * rank or device gradients. */
+static void open_buckets(run *r, m3ae_backend *be) {
+    if (!r->ring || !be->ops->is_host(be)) return;
+    double first = r->cfg->bucket_mb < 1.0 ? r->cfg->bucket_mb : 1.0;
+    r->buckets = m3ae_buckets_create(r->reg, m3ae_model_grads(r->model), r->cfg->bucket_mb, first, r->ring);
+    r->sq = m3ae_alloc((size_t)r->reg->n * sizeof(double), "the gradients' sums of squares");
+    memset(r->sq, 0, (size_t)r->reg->n * sizeof(double));
+    int inplace = 0;
+    for (int k = 0; k < m3ae_buckets_count(r->buckets); k++) inplace += m3ae_buckets_in_place(r->buckets, k);
+    m3ae_info("gradient buckets: %d of up to %g MiB (the first %g MiB), %d reduced in place, started as backward "
+              "reports them", m3ae_buckets_count(r->buckets), r->cfg->bucket_mb, first, inplace);
 }
 
 /* ------------------------------------------------------------------ data */
@@ -605,11 +685,7 @@ static int train(run *r, int64_t start) {
         }
         check_all_ready(r);
         r->t_compute += m3ae_now_s() - t_comp;
-        allreduce_gradients(r, grads, step + 1);
-        double t_opt = m3ae_now_s();
-        double gnorm = m3ae_adamw_step(m3ae_model_backend(r->model), &r->opt, r->reg, params, grads, r->exp_avg,
-                                       r->exp_avg_sq, step);
-        r->t_compute += span(r, "optimizer", "compute", M3AE_TRACE_MAIN, step + 1, t_opt);
+        double gnorm = reduce_and_update(r, params, grads, step);
         r->t_busy += (r->t_data - data0) + (r->t_compute - compute0), r->busy_steps++;
         arrive("the sum of the step's metrics");
         m3ae_metric_set_reduce_ranks(&stepm);
@@ -654,6 +730,7 @@ static int train(run *r, int64_t start) {
             span(r, "validation", "validation", M3AE_TRACE_MAIN, done, t_val);
         }
         int ckpt = (c->ckpt_every > 0 && done % c->ckpt_every == 0) || done == c->max_steps || stop_signal || stop_after;
+        if (ckpt) check_params_agree(r, done);
         if (ckpt && (code = save_checkpoint(r, done, &err))) break;
         m3ae_watchdog_step_end();
         if (steps_since_log == 0) t_log = m3ae_now_s(); /* speed excludes validation and checkpoint time */
@@ -746,6 +823,7 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
     memset(r.ready, 0, (size_t)r.reg->n);
     m3ae_model_set_grad_hook(r.model, grad_ready, &r);
     r.ring = open_allreduce(&r, be);
+    open_buckets(&r, be);
     m3ae_model_init_params(r.model, (uint64_t)cfg->seed);
     m3ae_model_set_train(r.model, 1, (uint64_t)cfg->seed);
     /* AdamW moments in backend memory (the CPU backend's is host memory, which restore reads into) */
@@ -785,6 +863,8 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
     }
 
 out:
+    m3ae_buckets_destroy(r.buckets);
+    m3ae_free(r.sq);
     m3ae_ring_destroy(r.ring);
     m3ae_watchdog_stop();
     m3ae_trace_close(r.trace);
