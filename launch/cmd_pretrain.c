@@ -30,8 +30,11 @@ static void usage(FILE *f) {
             "  seed, vocab, loader_threads, random_crop, mlm_mode (official|bernoulli), objective (separate|joint),\n"
             "  log_every, val_every, val_batches, ckpt_every, keep_last, stop_after, threads, peak_tflops,\n"
             "  device (cpu|cuda: the compute backend; cuda comes with the CUDA backend).\n\n"
-            "Signals: SIGUSR1, SIGTERM or SIGINT stop the run at the next step with a checkpoint (exit 0);\n"
-            "a second SIGINT exits at once. stop_after=STEP stops the same way after STEP.\n");
+            "Signals: SIGUSR1, SIGTERM or SIGINT stop the run at once with a checkpoint of the last finished\n"
+            "step (exit 0): a step in progress is abandoned before its update and redone on resume, unless\n"
+            "M3AE_STOP_GRACE_S (the launcher's grace, seconds) leaves room to finish it. A second SIGINT exits\n"
+            "at once. Under mpirun use launch/local.sh, which gives the ranks time (see its --help).\n"
+            "stop_after=STEP stops after STEP with a checkpoint.\n");
 }
 
 int m3ae_cmd_pretrain(int argc, char **argv) {
