@@ -267,23 +267,25 @@ static int write_stopped(run *r, int64_t step) {
 /* Step `step` (0-based; micro-batches 0..k-1 of it ran) is dropped: the parameters and AdamW moments
  * are still those of the last finished step, the data source goes back to the step's start
  * (epoch0, position0), and the checkpoint of the last finished step is written with that position,
- * so that a resume redoes the step exactly. A run that finished no step of its own (step == start)
- * has nothing new: its checkpoint (or the initialisation) is already the state. Returns an exit code. */
-static int stop_abandoned(run *r, int64_t step, int64_t start, int64_t k, uint64_t epoch0, uint64_t position0) {
+ * so that a resume redoes the step exactly; unless that checkpoint exists already (saved: the step of
+ * the last checkpoint this run wrote or resumed from; 0 for a fresh run, whose initialisation needs
+ * none). Returns an exit code. */
+static int stop_abandoned(run *r, int64_t step, int64_t saved, int64_t k, uint64_t epoch0, uint64_t position0) {
     m3ae_error err = {{0}};
     for (int64_t j = k; j < r->accum; j++) r->task->release(r->train, r->leased[j]);
     memset(r->ready, 0, (size_t)r->reg->n); /* no gradient of the dropped step counts */
     int rc = r->task->set_state(r->train, epoch0, position0, &err);
     int code = all_ok(r, rc, &err, M3AE_EXIT_FAIL);
     if (code) return code;
-    if (step > start && (code = save_checkpoint(r, step, &err))) return code;
+    if (step > saved && (code = save_checkpoint(r, step, &err))) return code;
     if ((code = write_stopped(r, step))) return code;
     m3ae_info("stopped on %s after step %lld: step %lld was abandoned after %lld of %lld micro-batches, before its "
               "optimizer update; %s; run the same command again to resume from %s (it redoes step %lld)",
               m3ae_signal_name(m3ae_signals_pending()), (long long)step, (long long)step + 1, (long long)k,
               (long long)r->accum,
-              step > start ? "the checkpoint is written"
-                           : "no step finished since the start, so the existing state needs no new checkpoint",
+              step > saved ? "the checkpoint is written"
+              : step > 0   ? "the checkpoint of that step exists already"
+                           : "no step has finished, so there is nothing to save",
               r->paths->out_dir, (long long)step + 1);
     return M3AE_EXIT_OK;
 }
@@ -322,7 +324,8 @@ static int train(run *r, int64_t start) {
     m3ae_metric_set_init(&stepm, t->train_metrics, t->n_train_metrics);
     double values[M3AE_TASK_MAX_METRICS];
     int code = 0;
-    double ckpt_s = 0; /* the last checkpoint write's time, for abandon_step */
+    double ckpt_s = 0;     /* the last checkpoint write's time, for abandon_step */
+    int64_t saved = start; /* the step of the newest checkpoint (resumed from or written), for stop_abandoned */
     for (int64_t step = start; step < c->max_steps; step++) {
         uint64_t epoch0, position0; /* the data position of this step's start, for a stop that abandons it */
         t->get_state(r->train, &epoch0, &position0);
@@ -345,7 +348,7 @@ static int train(run *r, int64_t start) {
             t->release(r->train, r->leased[k]);
         }
         if (k < r->accum) {
-            code = stop_abandoned(r, step, start, k, epoch0, position0);
+            code = stop_abandoned(r, step, saved, k, epoch0, position0);
             done = -1;
             break;
         }
@@ -390,7 +393,7 @@ static int train(run *r, int64_t start) {
         int ckpt = (c->ckpt_every > 0 && done % c->ckpt_every == 0) || done == c->max_steps || stop_signal || stop_after;
         double t_ckpt = m3ae_now_s();
         if (ckpt && (code = save_checkpoint(r, done, &err))) break;
-        if (ckpt) ckpt_s = m3ae_now_s() - t_ckpt;
+        if (ckpt) ckpt_s = m3ae_now_s() - t_ckpt, saved = done;
         if (steps_since_log == 0) t_log = m3ae_now_s(); /* speed excludes validation and checkpoint time */
         if (stop_signal && (code = write_stopped(r, done))) break;
         if (stop_signal) {
