@@ -92,6 +92,7 @@ export M3AE_STOP_GRACE_S=$grace
 # directly would start Open MPI's SIGTERM/SIGKILL sequence instead). Its stdin is /dev/null: a
 # background group reading the terminal would be stopped, and m3ae reads no input.
 rm -f "$run/stopped" # m3ae writes it when it stops cleanly on a signal (below)
+started=$(date +%s)
 set -m
 "$mpirun" "${flags[@]}" -np "$ranks" "$m3ae" pretrain --config "$config" --data "$data" --out "$run" "$@" \
   </dev/null &
@@ -127,6 +128,9 @@ if [ "$rc" -ne 0 ] && [ -f "$run/stopped" ]; then
   # mpirun exits 1 whenever it was signalled itself (SIGTERM/SIGINT to its pid), even when every
   # rank stopped cleanly; m3ae's RUN_DIR/stopped ("STEP SIGNAL") says that it did
   echo "local.sh: mpirun exited $rc after its own shutdown, but the ranks stopped cleanly after step $(cut -d' ' -f1 "$run/stopped") with the state saved" >&2
+  rc=0
+elif [ "$rc" -ne 0 ] && [ -f "$run/finished" ] && [ "$(stat -c %Y "$run/finished")" -ge "$started" ]; then
+  echo "local.sh: mpirun exited $rc after its own shutdown, but the run finished all its steps first" >&2
   rc=0
 fi
 if [ "$rc" -eq 0 ] && [ ! -f "$run/finished" ]; then
