@@ -43,8 +43,11 @@ static void usage(FILE *f) {
             "  straggler_every (50: steps between straggler lines across ranks; 0 off),\n"
             "  allreduce (auto|ring|hier|mpi: the gradient all-reduce; auto = hier across nodes, else ring),\n"
             "  bucket_mb (gradient bucket MiB, default 25; the first bucket 1 MiB).\n\n"
-            "Signals: SIGUSR1, SIGTERM or SIGINT stop the run at the next step with a checkpoint (exit 0);\n"
-            "a second SIGINT exits at once. stop_after=STEP stops the same way after STEP.\n"
+            "Signals: SIGUSR1, SIGTERM or SIGINT stop the run at once with a checkpoint of the last finished\n"
+            "step (exit 0): a step in progress is abandoned before its update and redone on resume, unless\n"
+            "M3AE_STOP_GRACE_S (the launcher's grace, seconds) leaves room to finish it. A second SIGINT exits\n"
+            "at once. Under mpirun use launch/local.sh, which gives the ranks time (see its --help).\n"
+            "stop_after=STEP stops after STEP with a checkpoint.\n"
             "A non-finite loss or gradient norm stops the run with exit 6, keeping the last good checkpoint.\n");
 }
 

@@ -5,7 +5,8 @@ dict `.pt`/`.bin`) and the m3ae HDF5 checkpoint format (checkpoints/ckpt.h, form
 Usage (needs `pip install torch h5py numpy`; run from anywhere):
     python3 tools/convert_checkpoint.py to-h5 m3ae.ckpt --out m3ae.h5 [--config-from auto|tiny|small|base]
                                         [--image-size S] [--step N] [--keep-heads] [--no-optimizer]
-    python3 tools/convert_checkpoint.py to-pt m3ae.h5 --out m3ae.ckpt [--bare] [--position-ids]
+    python3 tools/convert_checkpoint.py to-pt m3ae.h5 --out m3ae.ckpt [--bare] [--leftovers-from FILE]
+                                        [--no-clip-leftovers] [--no-position-ids]
     python3 tools/convert_checkpoint.py --self-test
     python3 tools/convert_checkpoint.py make-fixture    # writes tests/fixtures/converted_tiny.h5
 
@@ -45,9 +46,21 @@ to-h5
 to-pt
   Writes {"state_dict", "epoch", "global_step", "pytorch-lightning_version", "hyper_parameters":
   {"config": official names, "m3ae_config": our configuration text}} (or, with --bare, the state
-  dict alone) whose keys load with strict=True into tools/reference/m3ae_ref.M3AE (which has no
-  position_ids buffer; --position-ids adds the RoBERTa `embeddings.position_ids` buffer the official
-  transformers-4.6 model has). The optimizer moments are not exported.
+  dict alone) that loads with load_state_dict(strict=True) into the OFFICIAL model: its keys are the
+  official ones in the official order, including what the official module has and m3ae does not:
+  * the CLIP text-tower leftovers vision_encoder.positional_embedding [77,512],
+    vision_encoder.token_embedding.weight [49408,512], vision_encoder.ln_final.weight/bias [512]
+    (clip_model.CLIP instantiates them from CLIP ViT-B/16; M3AE's forward never uses them);
+  * the RoBERTa buffer language_encoder.embeddings.position_ids = arange(max_position_embeddings).
+  Where the leftovers come from: THIS CONVERTER MAKES THEM, fixed: zero tables and an identity
+  LayerNorm (weight 1, bias 0), or with --leftovers-from FILE the four tensors of another PyTorch
+  checkpoint (e.g. the official one the weights were imported from, so that an official .ckpt ->
+  to-h5 -> to-pt round trip gives these four back bit-identically too). They are not kept in the m3ae
+  checkpoint: 25.3 M floats (101 MB) that nothing reads would enlarge every checkpoint and the
+  trainer's memory, and since no forward uses them, any fixed value gives the same outputs; they are
+  never trained in either code (the official AdamW skips them: they never get a gradient).
+  --no-clip-leftovers and --no-position-ids drop them (the key set of tools/reference/m3ae_ref.M3AE).
+  The optimizer moments are not exported.
 """
 import argparse
 import collections
@@ -698,6 +711,56 @@ def read_h5(path):
     return tensors, attrs
 
 
+def clip_leftovers(source):
+    """The four CLIP text-tower leftovers: fixed values (zero tables, identity LayerNorm) or, from a
+    PyTorch checkpoint `source` (official names, or CLIP's own without `vision_encoder.`), its tensors,
+    which must have the official shapes."""
+    import torch
+    import m3ae_ref as R
+    t = R.CLIP_TEXT_TOWER
+    shapes = collections.OrderedDict([
+        ("vision_encoder.positional_embedding", (t["context_length"], t["width"])),
+        ("vision_encoder.token_embedding.weight", (t["vocab_size"], t["width"])),
+        ("vision_encoder.ln_final.weight", (t["width"],)), ("vision_encoder.ln_final.bias", (t["width"],))])
+    if source is None:
+        return collections.OrderedDict(
+            (k, torch.ones(s) if k.endswith("ln_final.weight") else torch.zeros(s)) for k, s in shapes.items())
+    sd, _ = load_torch(source)
+    out = collections.OrderedDict()
+    for k, s in shapes.items():
+        v = sd.get(k, sd.get(k[len("vision_encoder."):]))
+        if v is None:
+            raise ConvertError(f"--leftovers-from {source} has no {k} (nor {k[len('vision_encoder.'):]})")
+        if tuple(v.shape) != s:
+            raise ConvertError(f"--leftovers-from {source}: {k} has shape {tuple(v.shape)}, the official one is {s}")
+        out[k] = v.detach().to(torch.float32).clone()
+    return out
+
+
+def with_official_extras(sd, cfg, args):
+    """sd (our keys, in our order) with what the official module adds, where its state_dict lists it:
+    vision_encoder.positional_embedding before vision_encoder.visual.* (a parameter of CLIP itself
+    comes before its submodules), token_embedding and ln_final after it; position_ids before the
+    RoBERTa embeddings' parameters (a buffer of the embeddings module itself)."""
+    import torch
+    left = clip_leftovers(args.leftovers_from) if args.clip_leftovers else {}
+    pid = "language_encoder.embeddings.position_ids"
+    out = collections.OrderedDict()
+    keys = list(sd)
+    last_visual = max(i for i, k in enumerate(keys) if k.startswith("vision_encoder.visual."))
+    for i, k in enumerate(keys):
+        if left and k.startswith("vision_encoder.visual.") and "vision_encoder.positional_embedding" not in out:
+            out["vision_encoder.positional_embedding"] = left["vision_encoder.positional_embedding"]
+        if args.position_ids and k.startswith("language_encoder.embeddings.") and pid not in out:
+            out[pid] = torch.arange(cfg["max_position_embeddings"], dtype=torch.int64)[None]
+        out[k] = sd[k]
+        if left and i == last_visual:
+            for name in ("vision_encoder.token_embedding.weight", "vision_encoder.ln_final.weight",
+                         "vision_encoder.ln_final.bias"):
+                out[name] = left[name]
+    return out
+
+
 def cmd_to_pt(args):
     import torch
     tensors, attrs = read_h5(args.input)
@@ -718,15 +781,7 @@ def cmd_to_pt(args):
     sd = collections.OrderedDict()
     for k in expected:
         sd[k] = torch.from_numpy(np.array(tensors[k], dtype=np.float32))
-    if args.position_ids:
-        # the transformers-4.6 RobertaEmbeddings buffer, after the embeddings' parameters
-        new = collections.OrderedDict()
-        for k, v in sd.items():
-            new[k] = v
-            if k == "language_encoder.embeddings.LayerNorm.bias":
-                new["language_encoder.embeddings.position_ids"] = \
-                    torch.arange(cfg["max_position_embeddings"], dtype=torch.int64)[None]
-        sd = new
+    sd = with_official_extras(sd, cfg, args)
     for k in extra:
         if k.startswith(FINETUNE_HEADS):
             sd[k] = torch.from_numpy(np.array(tensors[k], dtype=np.float32))
@@ -749,6 +804,13 @@ def cmd_to_pt(args):
     log(f"wrote {args.out}: {'bare state dict' if args.bare else 'Lightning-style checkpoint'}, {len(sd)} tensors, "
         f"step {attrs.get('step', 0)}, epoch {attrs.get('epoch', 0)} (configuration {preset}); "
         f"the optimizer moments are not exported")
+    extras = []
+    if args.clip_leftovers:
+        extras.append("the 4 CLIP text-tower leftovers " +
+                      (f"from {args.leftovers_from}" if args.leftovers_from else "as fixed zeros / identity LayerNorm"))
+    if args.position_ids:
+        extras.append("the RoBERTa position_ids buffer")
+    log("official extras: " + (", ".join(extras) if extras else "none (the key set of tools/reference/m3ae_ref.M3AE)"))
     return 0
 
 
@@ -757,7 +819,7 @@ def cmd_to_pt(args):
 # --------------------------------------------------------------------------------------------
 def _ns(**kw):
     d = dict(config_from="auto", image_size=None, step=None, keep_heads=False, no_optimizer=False, set=None,
-             bare=False, position_ids=False, compact=False)
+             bare=False, position_ids=True, clip_leftovers=True, leftovers_from=None, compact=False)
     d.update(kw)
     return argparse.Namespace(**d)
 
@@ -771,16 +833,9 @@ def _fixture_inputs(path):
 
 def _official_like(model, cfg):
     """Adds what the official module has and our reference lacks: the CLIP text leftovers (params,
-    in named_parameters, never used) and the RoBERTa position_ids buffer."""
-    import torch
-    import torch.nn as nn
-    ve = model.vision_encoder
-    ve.token_embedding = nn.Embedding(7, 8)
-    ve.positional_embedding = nn.Parameter(torch.randn(5, 8))
-    ve.ln_final = nn.LayerNorm(8)
-    model.language_encoder.embeddings.register_buffer(
-        "position_ids", torch.arange(cfg["max_position_embeddings"])[None])
-    return model
+    in named_parameters, never used) and the RoBERTa position_ids buffer (m3ae_ref.add_official_extras)."""
+    import m3ae_ref as R
+    return R.add_official_extras(model)
 
 
 def _official_optimizer(model):
@@ -909,16 +964,25 @@ def self_test():
             check(int(f.attrs["has_optimizer"]) == 0 and "optimizer" not in f,
                   "a parameter group whose size does not match the rule: moments refused, has_optimizer 0")
 
-        log("self-test 2: .h5 -> Lightning .ckpt -> reference model (strict) -> forward")
+        log("self-test 2: .h5 -> Lightning .ckpt -> official structure and reference model (strict) -> forward")
         back = os.path.join(d, "b.ckpt")
         cmd_to_pt(_ns(input=h5, out=back))
         obj = torch.load(back, map_location="cpu", weights_only=False)
+        official = R.add_official_extras(R.M3AE(cfg, drop=0.0))
+        try:
+            official.load_state_dict(obj["state_dict"], strict=True)
+            check(list(obj["state_dict"]) == list(official.state_dict()),
+                  "load_state_dict(strict=True) into the official structure, keys in the official order")
+        except RuntimeError as e:
+            check(False, f"load_state_dict(strict=True) into the official structure: {e}")
+        ours = os.path.join(d, "b-ours.ckpt")
+        cmd_to_pt(_ns(input=h5, out=ours, clip_leftovers=False, position_ids=False))
         fresh = R.M3AE(cfg, drop=0.0)
         try:
-            fresh.load_state_dict(obj["state_dict"], strict=True)
-            check(True, "load_state_dict(strict=True)")
+            fresh.load_state_dict(torch.load(ours, map_location="cpu", weights_only=False)["state_dict"], strict=True)
+            check(True, "--no-clip-leftovers --no-position-ids: load_state_dict(strict=True) into the reference")
         except RuntimeError as e:
-            check(False, f"load_state_dict(strict=True): {e}")
+            check(False, f"--no-clip-leftovers --no-position-ids: load_state_dict(strict=True): {e}")
         fsd = fresh.state_dict()
         check(all(torch.equal(fsd[k], ref_sd[k]) and fsd[k].dtype == torch.float32 for k in fsd),
               f"all {len(fsd)} tensors bit-identical after .ckpt -> .h5 -> .ckpt")
@@ -937,7 +1001,7 @@ def self_test():
         cmd_to_pt(_ns(input=h5, out=bare, bare=True, position_ids=True))
         bsd = torch.load(bare, map_location="cpu", weights_only=False)
         check("language_encoder.embeddings.position_ids" in bsd and "state_dict" not in bsd,
-              "--bare --position-ids writes a bare state dict with the position_ids buffer")
+              "--bare writes a bare state dict with the position_ids buffer (the default)")
         h5c = os.path.join(d, "e.h5")
         cmd_to_h5(_ns(input=bare, out=h5c))
         with h5py.File(h5c, "r") as f:
@@ -966,7 +1030,7 @@ def self_test():
         back40 = os.path.join(d, "r.ckpt")
         cmd_to_pt(_ns(input=h5r, out=back40))
         cfg40 = dict(cfg, image_size=40)
-        m40 = R.M3AE(cfg40, drop=0.0)
+        m40 = R.add_official_extras(R.M3AE(cfg40, drop=0.0))
         m40.load_state_dict(torch.load(back40, map_location="cpu", weights_only=False)["state_dict"], strict=True)
         inp40 = dict(inp)
         gi = torch.Generator().manual_seed(5)
@@ -1030,12 +1094,21 @@ def main(argv=None):
     a.add_argument("--no-optimizer", action="store_true", help="do not convert the AdamW moments")
     a.add_argument("--compact", action="store_true",
                    help="HDF5 1.10 object layout: smaller files with many small tensors (needs libhdf5 >= 1.10)")
-    b = sub.add_parser("to-pt", help="m3ae .h5 -> PyTorch .ckpt (or a bare state dict)")
+    b = sub.add_parser("to-pt", help="m3ae .h5 -> PyTorch .ckpt (or a bare state dict) that loads strictly into "
+                                     "the official model", description=__doc__[__doc__.index("to-pt\n  Writes"):],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("input")
     b.add_argument("--out", required=True)
     b.add_argument("--bare", action="store_true", help="write the state dict alone")
-    b.add_argument("--position-ids", action="store_true",
-                   help="add the RoBERTa embeddings.position_ids buffer of the official model")
+    b.add_argument("--leftovers-from", metavar="FILE",
+                   help="take the 4 CLIP text-tower leftovers from this PyTorch checkpoint (official or CLIP "
+                        "names) instead of fixed zeros / identity LayerNorm")
+    b.add_argument("--no-clip-leftovers", dest="clip_leftovers", action="store_false",
+                   help="leave out the CLIP text-tower leftovers (strict loads then need a model without them)")
+    b.add_argument("--no-position-ids", dest="position_ids", action="store_false",
+                   help="leave out the RoBERTa embeddings.position_ids buffer")
+    b.add_argument("--position-ids", dest="position_ids", action="store_true",
+                   help="(the default now; kept for old command lines)")
     c = sub.add_parser("make-fixture", help="write tests/fixtures/converted_tiny.h5")
     c.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "converted_tiny.h5"))
     args = ap.parse_args(argv)

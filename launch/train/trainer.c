@@ -598,6 +598,69 @@ static void print_startup(run *r, double gemm_gflops) {
     fflush(stdout);
 }
 
+/* ------------------------------------------------------------------ stops */
+
+/* A stop signal must not wait for the end of a long step: under mpirun the ranks have only the
+ * launcher's grace (odls_base_sigkill_timeout, 1 s by default) between SIGTERM and SIGKILL. So the
+ * loop looks for it before every micro-batch, collectively (every rank calls the same m3ae_dist_any
+ * in the same order, whichever rank the signal reached), and a step in progress is either finished
+ * (when the rest of it fits well within a known grace) or abandoned before its optimizer update. */
+
+/* Whether the ranks abandon the step of which k micro-batches ran since t_step: always before the
+ * first (nothing is lost), and when the rest of the step plus a checkpoint (ckpt_s, the last write's
+ * time) could outlast half the grace (M3AE_STOP_GRACE_S; unknown: abandon). Any rank's estimate counts. */
+static int abandon_step(const run *r, int64_t k, double t_step, double ckpt_s) {
+    double grace = m3ae_signals_grace_s();
+    int local = 1;
+    if (k > 0 && grace > 0) {
+        double left = (m3ae_now_s() - t_step) / (double)k * (double)(r->accum - k);
+        local = left + ckpt_s > 0.5 * grace;
+    }
+    return m3ae_dist_any(local);
+}
+
+/* RUN_DIR/stopped, written by rank 0 once a stop on a signal has saved the state (its checkpoint, or
+ * none needed), says "stopped cleanly after step N on SIGNAL": mpirun exits 1 whenever it was
+ * signalled itself although every rank exited 0, so launch/local.sh tells a clean stop by this file
+ * (it removes the file before each launch). */
+static int write_stopped(run *r, int64_t step) {
+    m3ae_error err = {{0}};
+    int rc = 0;
+    if (r->rank == 0) {
+        char path[4400], text[128];
+        snprintf(path, sizeof path, "%s/stopped", r->paths->out_dir);
+        snprintf(text, sizeof text, "%lld %s\n", (long long)step, m3ae_signal_name(m3ae_signals_pending()));
+        rc = m3ae_write_file_atomic(path, text, &err);
+    }
+    return all_ok(r, rc, &err, M3AE_EXIT_SYSTEM);
+}
+
+/* Step `step` (0-based; micro-batches 0..k-1 of it ran) is dropped: the parameters and AdamW moments
+ * are still those of the last finished step, the data source goes back to the step's start
+ * (epoch0, position0), and the checkpoint of the last finished step is written with that position,
+ * so that a resume redoes the step exactly; unless that checkpoint exists already (saved: the step of
+ * the last checkpoint this run wrote or resumed from; 0 for a fresh run, whose initialisation needs
+ * none). Returns an exit code. */
+static int stop_abandoned(run *r, int64_t step, int64_t saved, int64_t k, uint64_t epoch0, uint64_t position0) {
+    m3ae_error err = {{0}};
+    for (int64_t j = k; j < r->accum; j++) r->task->release(r->train, r->leased[j]);
+    memset(r->ready, 0, (size_t)r->reg->n); /* no gradient of the dropped step counts */
+    int rc = r->task->set_state(r->train, epoch0, position0, &err);
+    int code = all_ok(r, rc, &err, M3AE_EXIT_FAIL);
+    if (code) return code;
+    if (step > saved && (code = save_checkpoint(r, step, &err))) return code;
+    if ((code = write_stopped(r, step))) return code;
+    m3ae_info("stopped on %s after step %lld: step %lld was abandoned after %lld of %lld micro-batches, before its "
+              "optimizer update; %s; run the same command again to resume from %s (it redoes step %lld)",
+              m3ae_signal_name(m3ae_signals_pending()), (long long)step, (long long)step + 1, (long long)k,
+              (long long)r->accum,
+              step > saved ? "the checkpoint is written"
+              : step > 0   ? "the checkpoint of that step exists already"
+                           : "no step has finished, so there is nothing to save",
+              r->paths->out_dir, (long long)step + 1);
+    return M3AE_EXIT_OK;
+}
+
 /* ------------------------------------------------------------------ the loop */
 
 /* Leases the step's accum micro-batches and sums their loss denominators over them and all ranks. */
@@ -667,21 +730,39 @@ static int train(run *r, int64_t start) {
     m3ae_metric_set_init(&stepm, t->train_metrics, t->n_train_metrics);
     double values[M3AE_TASK_MAX_METRICS];
     int code = 0;
+    double ckpt_s = 0;     /* the last checkpoint write's time, for abandon_step */
+    int64_t saved = start; /* the step of the newest checkpoint (resumed from or written), for stop_abandoned */
     for (int64_t step = start; step < c->max_steps; step++) {
         m3ae_watchdog_step_begin(step + 1);
         r->trace_step = step + 1;
         double data0 = r->t_data, compute0 = r->t_compute;
+        uint64_t epoch0, position0; /* the data position of this step's start, for a stop that abandons it */
+        t->get_state(r->train, &epoch0, &position0);
         m3ae_model_zero_grads(r->model);
         double denoms[M3AE_TASK_MAX_DENOMS];
         if ((code = lease_step(r, denoms, &err))) break;
         m3ae_metric_set_zero(&stepm);
-        double t_comp = m3ae_now_s();
-        for (int64_t k = 0; k < r->accum; k++) {
+        double t_step = m3ae_now_s(), t_comp = t_step;
+        int finish_first = 0; /* a stop was agreed and this step is finished before it */
+        int64_t k = 0;
+        for (; k < r->accum; k++) {
+            arrive("the agreement on stop signals");
+            int stop_now = !finish_first && m3ae_dist_any(m3ae_signals_pending());
+            done_waiting();
+            if (stop_now) {
+                if (abandon_step(r, k, t_step, ckpt_s)) break;
+                finish_first = 1;
+            }
             m3ae_batch b = t->model_batch(r->leased[k], (uint64_t)step, denoms);
             m3ae_losses l;
             run_train(r, &b, k == r->accum - 1, &l);
             t->observe(&l, r->leased[k], 0, stepm.num, stepm.den);
             t->release(r->train, r->leased[k]);
+        }
+        if (k < r->accum) {
+            code = stop_abandoned(r, step, saved, k, epoch0, position0);
+            done = -1;
+            break;
         }
         check_all_ready(r);
         r->t_compute += m3ae_now_s() - t_comp;
@@ -696,8 +777,9 @@ static int train(run *r, int64_t start) {
         done = step + 1;
         steps_since_log++;
 
+        /* a stop in the last step lets the run finish: its checkpoint is written anyway */
         arrive("the agreement on stop signals");
-        int stop_signal = m3ae_dist_any(m3ae_signals_pending());
+        int stop_signal = m3ae_dist_any(m3ae_signals_pending()) && done < c->max_steps;
         done_waiting();
         int stop_after = c->stop_after > 0 && done >= c->stop_after;
         if (done % c->log_every == 0 || done == c->max_steps || done == start + 1 || stop_signal || stop_after) {
@@ -724,16 +806,20 @@ static int train(run *r, int64_t start) {
             steps_since_log = 0;
         }
         if (r->world > 1 && c->straggler_every > 0 && done % c->straggler_every == 0) straggler_line(r, done);
-        if (r->val && c->val_every > 0 && (done % c->val_every == 0 || done == c->max_steps)) {
+        /* a stop writes its checkpoint first: a validation due at this step is skipped */
+        if (r->val && c->val_every > 0 && !stop_signal && (done % c->val_every == 0 || done == c->max_steps)) {
             double t_val = m3ae_now_s();
             validate(r, done);
             span(r, "validation", "validation", M3AE_TRACE_MAIN, done, t_val);
         }
         int ckpt = (c->ckpt_every > 0 && done % c->ckpt_every == 0) || done == c->max_steps || stop_signal || stop_after;
         if (ckpt) check_params_agree(r, done);
+        double t_ckpt = m3ae_now_s();
         if (ckpt && (code = save_checkpoint(r, done, &err))) break;
+        if (ckpt) ckpt_s = m3ae_now_s() - t_ckpt, saved = done;
         m3ae_watchdog_step_end();
         if (steps_since_log == 0) t_log = m3ae_now_s(); /* speed excludes validation and checkpoint time */
+        if (stop_signal && (code = write_stopped(r, done))) break;
         if (stop_signal) {
             m3ae_info("stopped on %s after step %lld: the checkpoint is written; run the same command again to resume "
                       "from %s", m3ae_signal_name(m3ae_signals_pending() ? m3ae_signals_pending() : 0),

@@ -3,7 +3,8 @@
 
 * Module attribute names are chosen so that ``state_dict()`` keys equal the official
   checkpoint keys (spec section 5), without the CLIP text-tower leftovers and without the
-  RoBERTa ``embeddings.position_ids`` buffer.
+  RoBERTa ``embeddings.position_ids`` buffer; ``add_official_extras`` adds those two (the
+  official module structure, for strict loads of exported checkpoints).
 * No dependency on ``transformers``: RoBERTa layers, BERT cross layers and the CLIP ViT are
   written here.  Attention is written explicitly so that the model also runs in float64.
 * Dropout follows the official placement (RoBERTa embeddings / hidden / attention probs,
@@ -590,6 +591,35 @@ def init_weights(model, std=0.02, nontrivial=True, generator=None, fan_in_std=Fa
             rn(m.positional_embedding, s)
         elif isinstance(m, MIMHead):
             rn(m.mask_token, 0.02 if emb_std is None else emb_std)
+
+
+# --------------------------------------------------------------------------------------------
+# the official module structure: what an official checkpoint holds beyond this reference
+# --------------------------------------------------------------------------------------------
+# The official vision encoder is clip_model.CLIP built from OpenAI's ViT-B/16 (spec sections 1 and 5):
+# besides `visual` it instantiates the text tower's token_embedding, positional_embedding and ln_final,
+# which M3AE's forward never uses (only `visual` runs) and which therefore never change. The RoBERTa
+# embeddings of transformers 4.6 hold the persistent buffer position_ids = arange(max_positions).
+CLIP_TEXT_TOWER = dict(context_length=77, vocab_size=49408, width=512)  # CLIP ViT-B/16
+
+
+def add_official_extras(model):
+    """Gives `model` (an M3AE of this file) the official module structure, in place: the CLIP text
+    leftovers as parameters of vision_encoder (registered as clip_model.CLIP does, so state_dict()
+    lists positional_embedding before visual.* and token_embedding, ln_final after it) and the
+    position_ids buffer of language_encoder.embeddings (listed before the embeddings' parameters).
+    Then state_dict() has the official keys in the official order. Returns model."""
+    t = CLIP_TEXT_TOWER
+    ve = model.vision_encoder
+    ve.token_embedding = nn.Embedding(t["vocab_size"], t["width"])
+    ve.positional_embedding = nn.Parameter(torch.empty(t["context_length"], t["width"]))
+    ve.ln_final = nn.LayerNorm(t["width"])
+    with torch.no_grad():  # CLIP.initialize_parameters' distributions
+        nn.init.normal_(ve.token_embedding.weight, std=0.02)
+        nn.init.normal_(ve.positional_embedding, std=0.01)
+    emb = model.language_encoder.embeddings
+    emb.register_buffer("position_ids", torch.arange(model.cfg["max_position_embeddings"]).expand((1, -1)))
+    return model
 
 
 def param_count(model):
