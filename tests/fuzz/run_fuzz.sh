@@ -40,7 +40,7 @@ build json "$src/tests/fuzz/fuzz_json.c" "${common[@]}" -lm || fail=1
 build tokenizer "$src/tests/fuzz/fuzz_tokenizer.c" "$src/io/tokenizer.c" "${common[@]}" -lutf8proc -lpthread -lm || fail=1
 build image "$src/tests/fuzz/fuzz_image.c" "${img[@]}" "${common[@]}" -ltiff -lpng -ljpeg -lz -lpthread -lm || fail=1
 build ckpt "$src/tests/fuzz/fuzz_ckpt.c" "$src/checkpoints/ckpt.c" "$src/checkpoints/h5file.c" "$src/model/registry.c" \
-  "$src/common/log.c" "$src/common/sys.c" "${common[@]}" "${h5flags[@]}" -lm || fail=1
+  "$src/common/log.c" "$src/common/sys.c" "$src/common/sha256.c" "${common[@]}" "${h5flags[@]}" -lm || fail=1
 build config "$src/tests/fuzz/fuzz_config.c" "$src/launch/train_config.c" "$src/model/config.c" "$src/common/text.c" \
   "${common[@]}" -lm || fail=1
 build manifest "$src/tests/fuzz/fuzz_manifest.c" "$src/io/manifest.c" "$src/common/sys.c" "${common[@]}" -lm || fail=1
