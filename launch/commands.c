@@ -13,6 +13,8 @@ const m3ae_command m3ae_commands[] = {
     {"ckpt", "inspect, verify or release an HDF5 checkpoint", m3ae_cmd_ckpt},
     {"pretrain", "pretrain M3AE (data parallel under mpirun; resumes from RUN_DIR)", m3ae_cmd_pretrain},
     {"finetune", "fine-tune M3AE on a downstream task (vqa) through the pretraining trainer", m3ae_cmd_finetune},
+    {"evaluate", "evaluate a fine-tuned checkpoint on a prepared split (vqa: overall/open/closed accuracy)",
+     m3ae_cmd_evaluate},
     /* subcommands: add new entries above this line */
 };
 const int m3ae_n_commands = (int)(sizeof m3ae_commands / sizeof m3ae_commands[0]);

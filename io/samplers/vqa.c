@@ -63,15 +63,14 @@ static int transform(const m3ae_vqa_sampler *s, const m3ae_record_view *v, uint6
     return rc;
 }
 
-static int build(void *ctx, m3ae_pipeline_worker *w, void *batch, int i, uint64_t epoch, uint64_t g, m3ae_error *err) {
-    const m3ae_vqa_sampler *s = ctx;
-    m3ae_vqa_batch *b = batch;
+void *m3ae_vqa_batch_alloc(const m3ae_vqa_sampler *s, int B) { return batch_alloc((void *)s, B); }
+void m3ae_vqa_batch_free(void *batch) { batch_free(NULL, batch); }
+
+int m3ae_vqa_sample_build(const m3ae_vqa_sampler *s, const m3ae_record_view *vp, uint32_t c, uint64_t epoch, uint64_t g,
+                          m3ae_vqa_batch *b, int i, int32_t *ids_tmp, m3ae_error *err) {
+    const m3ae_record_view v = *vp;
     const int S = b->S, L = b->L;
-    int32_t *ids_tmp = m3ae_pipeline_worker_scratch(w); /* (L) */
     b->sample_ids[i] = (int64_t)g;
-    m3ae_record_view v;
-    uint32_t c;
-    if (m3ae_pipeline_read(w, g, &v, &c, err)) return -1;
     if (v.label >= s->cfg.n_labels)
         return m3ae_error_set(err, "sample %" PRIu64 " (%.*s): label %d is outside the dataset's %d labels (a corrupt "
                               "dataset: re-run m3ae prep)", g, (int)v.image_id_len, v.image_id, v.label, s->cfg.n_labels);
@@ -89,6 +88,13 @@ static int build(void *ctx, m3ae_pipeline_worker *w, void *batch, int i, uint64_
         mask[p] = p < n ? 1 : 0;
     }
     return 0;
+}
+
+static int build(void *ctx, m3ae_pipeline_worker *w, void *batch, int i, uint64_t epoch, uint64_t g, m3ae_error *err) {
+    m3ae_record_view v;
+    uint32_t c;
+    if (m3ae_pipeline_read(w, g, &v, &c, err)) return -1;
+    return m3ae_vqa_sample_build(ctx, &v, c, epoch, g, batch, i, m3ae_pipeline_worker_scratch(w), err);
 }
 
 static void finish(void *ctx, void *batch, uint64_t epoch, uint64_t position) {

@@ -43,4 +43,12 @@ int m3ae_vqa_sampler_init(m3ae_vqa_sampler *s, const m3ae_vqa_sampler_config *cf
 /* The vtable over s (borrowed: s must outlive the pipeline). */
 m3ae_sampler m3ae_vqa_sampler_table(m3ae_vqa_sampler *s);
 
+/* Outside a pipeline (evaluation reads every record once, in order): a batch of capacity B, and
+ * sample i of it built from record view v (caption c = the question) as global sample g of epoch;
+ * scratch holds max_text_len ids. 0, or -1 with err. */
+void *m3ae_vqa_batch_alloc(const m3ae_vqa_sampler *s, int B);
+void m3ae_vqa_batch_free(void *batch);
+int m3ae_vqa_sample_build(const m3ae_vqa_sampler *s, const m3ae_record_view *v, uint32_t c, uint64_t epoch, uint64_t g,
+                          m3ae_vqa_batch *b, int i, int32_t *scratch, m3ae_error *err);
+
 #endif

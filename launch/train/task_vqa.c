@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "checkpoints/ckpt.h"
+#include "checkpoints/h5file.h"
 #include "common/log.h"
 #include "io/manifest.h"
 #include "io/pipeline.h"
@@ -152,8 +153,7 @@ static void flops(const m3ae_train_config *c, const m3ae_metric_set *interval, d
 
 #define POS_NAME "vision_encoder.visual.positional_embedding"
 
-int m3ae_vqa_init_from(void *ctx, const char *path, m3ae_model *m, m3ae_error *err) {
-    (void)ctx;
+int m3ae_vqa_load_weights(const char *path, m3ae_model *m, int *fresh_head, m3ae_error *err) {
     m3ae_ckpt_meta *meta = calloc(1, sizeof *meta);
     m3ae_train_config *src = calloc(1, sizeof *src);
     if (!meta || !src) return free(meta), free(src), m3ae_error_set(err, "out of memory");
@@ -169,11 +169,13 @@ int m3ae_vqa_init_from(void *ctx, const char *path, m3ae_model *m, m3ae_error *e
     free(src);
     const m3ae_registry *mr = m3ae_model_registry(m);
     m3ae_registry cr;
-    sc.vqa_labels = 0;
+    sc.vqa_labels = dst->vqa_labels; /* a fine-tuned checkpoint's head, if it has one (non-strict load) */
     m3ae_registry_build(&cr, &sc);
     float *cp = malloc(cr.arena_floats * sizeof(float));
     if (!cp) return m3ae_registry_free(&cr), m3ae_error_set(err, "out of memory reading %s", path);
-    rc = m3ae_ckpt_load(path, &cr, cp, NULL, NULL, NULL, 0, err); /* non-strict: a fine-tuned one has the head */
+    rc = m3ae_ckpt_load(path, &cr, cp, NULL, NULL, NULL, 0, err); /* non-strict: the head may be absent */
+    m3ae_h5 *f = rc == 0 ? m3ae_h5_open(path, err) : NULL; /* which tensors the file holds */
+    if (rc == 0 && !f) rc = -1;
     if (rc == 0 && sc.vision_width != dst->vision_width)
         rc = m3ae_error_set(err, "checkpoint %s has vision_width %d, the model %d", path, sc.vision_width, dst->vision_width);
     m3ae_backend *be = m3ae_model_backend(m);
@@ -183,10 +185,14 @@ int m3ae_vqa_init_from(void *ctx, const char *path, m3ae_model *m, m3ae_error *e
     if (rc == 0) be->ops->download(be, host, params, mr->arena_floats * sizeof(float));
     int fresh = 0;
     char fresh_names[512] = "";
+    if (fresh_head) *fresh_head = 0;
     for (int i = 0; rc == 0 && i < mr->n; i++) {
         const m3ae_param *p = &mr->p[i];
-        const int k = m3ae_registry_find(&cr, p->name);
+        char h5name[M3AE_PARAM_NAME_LEN + 8];
+        snprintf(h5name, sizeof h5name, "/model/%s", p->name);
+        const int k = m3ae_h5_exists(f, h5name) == 1 ? m3ae_registry_find(&cr, p->name) : -1;
         if (k < 0) {
+            if (fresh_head && !strncmp(p->name, "vqa_head.", 9)) (*fresh_head)++;
             size_t len = strlen(fresh_names);
             if (fresh++ < 8) snprintf(fresh_names + len, sizeof fresh_names - len, "%s%s", len ? ", " : "", p->name);
             continue;
@@ -211,10 +217,16 @@ int m3ae_vqa_init_from(void *ctx, const char *path, m3ae_model *m, m3ae_error *e
         m3ae_info("initialised the weights from %s; %d tensor(s) fresh (%s%s)", path, fresh, fresh_names,
                   fresh > 8 ? ", ..." : "");
     }
+    if (f) m3ae_h5_close(f);
     free(host);
     free(cp);
     m3ae_registry_free(&cr);
     return rc;
+}
+
+int m3ae_vqa_init_from(void *ctx, const char *path, m3ae_model *m, m3ae_error *err) {
+    (void)ctx;
+    return m3ae_vqa_load_weights(path, m, NULL, err);
 }
 
 m3ae_task m3ae_task_vqa(m3ae_vqa_task_ctx *ctx) {

@@ -28,5 +28,8 @@ m3ae_task m3ae_task_vqa(m3ae_vqa_task_ctx *ctx);
  * the log; a checkpoint tensor that m lacks is skipped; fixed tables of another grid (the MIM
  * decoder's sin-cos) keep m's own. Other shapes must agree. 0, or -1 with err. */
 int m3ae_vqa_init_from(void *ctx, const char *path, m3ae_model *m, m3ae_error *err);
+/* The same; *fresh_head (may be NULL) receives the number of vqa_head tensors the checkpoint lacked
+ * (evaluation requires 0). */
+int m3ae_vqa_load_weights(const char *path, m3ae_model *m, int *fresh_head, m3ae_error *err);
 
 #endif
