@@ -168,14 +168,16 @@ int m3ae_vqa_load_weights(const char *path, m3ae_model *m, int *fresh_head, m3ae
     m3ae_config sc = src->model;
     free(src);
     const m3ae_registry *mr = m3ae_model_registry(m);
+    m3ae_h5 *f = m3ae_h5_open(path, err); /* which tensors the file holds */
+    if (!f) return -1;
+    /* the head of a fine-tuned checkpoint; none in a pretraining one */
+    sc.vqa_labels = m3ae_h5_exists(f, "/model/vqa_head.3.bias") == 1 ? dst->vqa_labels : 0;
     m3ae_registry cr;
-    sc.vqa_labels = dst->vqa_labels; /* a fine-tuned checkpoint's head, if it has one (non-strict load) */
     m3ae_registry_build(&cr, &sc);
     float *cp = malloc(cr.arena_floats * sizeof(float));
-    if (!cp) return m3ae_registry_free(&cr), m3ae_error_set(err, "out of memory reading %s", path);
-    rc = m3ae_ckpt_load(path, &cr, cp, NULL, NULL, NULL, 0, err); /* non-strict: the head may be absent */
-    m3ae_h5 *f = rc == 0 ? m3ae_h5_open(path, err) : NULL; /* which tensors the file holds */
-    if (rc == 0 && !f) rc = -1;
+    if (!cp) return m3ae_h5_close(f), m3ae_registry_free(&cr), m3ae_error_set(err, "out of memory reading %s", path);
+    /* non-strict: a converted official fine-tuned checkpoint has no MLM/MIM heads */
+    rc = m3ae_ckpt_load(path, &cr, cp, NULL, NULL, NULL, 0, err);
     if (rc == 0 && sc.vision_width != dst->vision_width)
         rc = m3ae_error_set(err, "checkpoint %s has vision_width %d, the model %d", path, sc.vision_width, dst->vision_width);
     m3ae_backend *be = m3ae_model_backend(m);
