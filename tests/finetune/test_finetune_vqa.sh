@@ -45,6 +45,25 @@ check 'grep -q "6 tensor(s) fresh (vqa_head.0.weight" "$W/a.log"' "the VQA head 
 check 'grep -q "validation at step 4: vqa_acc" "$W/a.log"' "no validation line at step 4"
 check '! grep -qiw "nan\|inf" "$W/a/metrics.jsonl"' "non-finite metrics"
 check '[ "$(grep -c "\"vqa_loss\"" "$W/a/metrics.jsonl")" -ge 4 ]' "metrics.jsonl lacks vqa_loss lines"
+# the start itself: with learning_rate 0 the step-1 weights are the loaded ones; the positional
+# embedding must be torch's F.interpolate(bicubic, align_corners=False) of the pretrained grid, CLS row kept
+ft "$W/z" learning_rate=0 max_steps=1 val_every=0 >"$W/z.log" 2>&1 || { echo "FAIL: finetune z: $(tail -5 "$W/z.log")"; exit 1; }
+if python3 -c "import torch, h5py" 2>/dev/null; then
+  python3 - "$PRE" "$W/z/checkpoints/step_0000001.h5" <<'PY' || fail=1
+import sys, h5py, torch, torch.nn.functional as F
+k = "model/vision_encoder.visual.positional_embedding"
+a = torch.tensor(h5py.File(sys.argv[1], "r")[k][()], dtype=torch.float64)
+b = torch.tensor(h5py.File(sys.argv[2], "r")[k][()], dtype=torch.float64)
+gi, go, W = 4, 6, a.shape[-1]
+grid = a[1:].reshape(gi, gi, W).permute(2, 0, 1)[None]
+ref = torch.cat([a[:1], F.interpolate(grid, size=(go, go), mode="bicubic", align_corners=False)[0].permute(1, 2, 0).reshape(go * go, W)])
+err = ((b - ref).abs().max() / ref.abs().max()).item()
+t = "model/language_encoder.encoder.layer.0.attention.self.query.weight"
+same = bool((torch.tensor(h5py.File(sys.argv[1], "r")[t][()]) == torch.tensor(h5py.File(sys.argv[2], "r")[t][()])).all())
+print(f"resized positional embedding vs torch bicubic: rel err {err:.2e}; backbone tensors copied: {same}")
+sys.exit(0 if err < 1e-6 and same else 1)
+PY
+elif [ -n "${CI:-}" ]; then echo "FAIL: python3 with torch and h5py missing"; fail=1; fi
 ft "$W/b" stop_after=2 >"$W/b1.log" 2>&1 || { echo "FAIL: finetune b part 1: $(tail -20 "$W/b1.log")"; exit 1; }
 check '[ ! -e "$W/b/checkpoints/step_0000004.h5" ]' "run b went past its stop"
 ft "$W/b" >"$W/b2.log" 2>&1 || { echo "FAIL: finetune b part 2: $(tail -20 "$W/b2.log")"; exit 1; }
