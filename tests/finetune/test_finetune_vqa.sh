@@ -9,6 +9,7 @@
 #    count-weighted mean of open and closed, unseen answers never correct, the same numbers with
 #    another evaluation batch (a partial last batch), and the validation accuracy of the run's last
 #    step (the whole held-out split, same model) equal to the evaluation's overall;
+#  - `m3ae predict` from the original image files gives the answers the evaluation scores;
 #  - evaluate refuses a checkpoint without a VQA head, and finetune a dataset that is not VQA.
 source "$(dirname "$0")/../pretrain/common.sh"
 PY=/usr/bin/python3
@@ -102,6 +103,35 @@ if not last or abs(last[-1]["val_vqa_acc"] - e1.get("overall", -1)) > 1e-6:
     errs.append(f"validation accuracy at the last step {last[-1] if last else None} != evaluate overall {e1.get('overall')}")
 for e in errs: print("FAIL:", e)
 print("evaluate:", e1)
+sys.exit(1 if errs else 0)
+PY
+# m3ae predict on the held-out questions from the original images: the same answers as the
+# evaluation scores (decode, shorter side to store_size, clip, as prep + evaluate), vocabulary
+# answers, scores in (0, 1)
+$PY - "$IN" "$W/held/targets.jsonl" "$DATA/vqa_rad/images" "$W/q.jsonl" <<'PY'
+import json, sys
+qs = {str(q["qid"]): q for q in json.load(open(sys.argv[1], encoding="utf-8"))}
+with open(sys.argv[4], "w") as f:
+    for l in open(sys.argv[2]):
+        q = qs[json.loads(l)["qid"]]
+        f.write(json.dumps({"image": f"{sys.argv[3]}/{q['image_name']}", "question": q["question"]}) + "\n")
+PY
+"$M3AE" predict --checkpoint "$A" --labels "$W/train" --input "$W/q.jsonl" --out "$W/a.jsonl" vocab="$VOCAB" \
+  >"$W/p.log" 2>&1 || { echo "FAIL: predict: $(cat "$W/p.log")"; fail=1; }
+$PY - "$W" <<'PY' || fail=1
+import json, sys
+w = sys.argv[1]
+a = [json.loads(l) for l in open(f"{w}/a.jsonl")]
+tg = [json.loads(l) for l in open(f"{w}/held/targets.jsonl")]
+labels = json.load(open(f"{w}/train/manifest.json"))["labels"]
+e1 = json.load(open(f"{w}/e1.json"))
+correct = sum(x["answer"] == t["label_name"] and t["label"] >= 0 for x, t in zip(a, tg))
+errs = []
+if len(a) != len(tg): errs.append(f"{len(a)} answers for {len(tg)} questions")
+if any(x["answer"] not in labels or not 0 < x["score"] < 1 for x in a): errs.append("an answer outside the vocabulary or a bad score")
+if correct != e1["correct"]: errs.append(f"predict gets {correct} right, evaluate {e1['correct']}")
+for e in errs: print("FAIL: predict:", e)
+print(f"predict: {len(a)} answers, {correct} correct (evaluate {e1['correct']})")
 sys.exit(1 if errs else 0)
 PY
 ev --checkpoint "$PRE" >"$W/e3.log" 2>&1; rc=$?
