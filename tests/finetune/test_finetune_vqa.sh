@@ -74,7 +74,7 @@ for g in /model /optimizer/exp_avg /optimizer/exp_avg_sq; do
   out=$(h5diff "$A" "$B" "$g" "$g" 2>&1); rc=$?
   check '[ $rc -eq 0 ]' "resumed fine-tuning differs from the straight run in $g: $(head -5 <<<"$out")"
 done
-ev() { "$M3AE" evaluate --task vqa --checkpoint "$A" --data "$W/held" vocab="$VOCAB" "$@"; }
+ev() { ASAN_OPTIONS=detect_leaks=1 "$M3AE" evaluate --task vqa --checkpoint "$A" --data "$W/held" vocab="$VOCAB" "$@"; }
 ev --json "$W/e1.json" per_gpu_batchsize=8 >"$W/e1.log" 2>&1 || { echo "FAIL: evaluate: $(cat "$W/e1.log")"; exit 1; }
 ev --json "$W/e2.json" per_gpu_batchsize=3 >"$W/e2.log" 2>&1 || { echo "FAIL: evaluate (batch 3): $(cat "$W/e2.log")"; exit 1; }
 check 'grep -q "^overall " "$W/e1.log" && grep -q "^open " "$W/e1.log" && grep -q "^closed " "$W/e1.log"' \
@@ -116,7 +116,7 @@ with open(sys.argv[4], "w") as f:
         q = qs[json.loads(l)["qid"]]
         f.write(json.dumps({"image": f"{sys.argv[3]}/{q['image_name']}", "question": q["question"]}) + "\n")
 PY
-"$M3AE" predict --checkpoint "$A" --labels "$W/train" --input "$W/q.jsonl" --out "$W/a.jsonl" vocab="$VOCAB" \
+ASAN_OPTIONS=detect_leaks=1 "$M3AE" predict --checkpoint "$A" --labels "$W/train" --input "$W/q.jsonl" --out "$W/a.jsonl" vocab="$VOCAB" \
   >"$W/p.log" 2>&1 || { echo "FAIL: predict: $(cat "$W/p.log")"; fail=1; }
 $PY - "$W" <<'PY' || fail=1
 import json, sys
