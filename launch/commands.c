@@ -12,6 +12,11 @@ const m3ae_command m3ae_commands[] = {
     {"phantom", "write the synthetic radiology corpus (PNG images + captions.jsonl)", m3ae_cmd_phantom},
     {"ckpt", "inspect, verify or release an HDF5 checkpoint", m3ae_cmd_ckpt},
     {"pretrain", "pretrain M3AE (data parallel under mpirun; resumes from RUN_DIR)", m3ae_cmd_pretrain},
+    {"finetune", "fine-tune M3AE on a downstream task (vqa) through the pretraining trainer", m3ae_cmd_finetune},
+    {"evaluate", "evaluate a fine-tuned checkpoint on a prepared split (vqa: overall/open/closed accuracy)",
+     m3ae_cmd_evaluate},
+    {"predict", "answer questions about images with a fine-tuned VQA checkpoint (JSONL in, JSONL out)",
+     m3ae_cmd_predict},
     /* subcommands: add new entries above this line */
 };
 const int m3ae_n_commands = (int)(sizeof m3ae_commands / sizeof m3ae_commands[0]);

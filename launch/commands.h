@@ -22,6 +22,9 @@ int m3ae_cmd_prep(int argc, char **argv);
 int m3ae_cmd_phantom(int argc, char **argv);
 int m3ae_cmd_ckpt(int argc, char **argv);
 int m3ae_cmd_pretrain(int argc, char **argv);
+int m3ae_cmd_finetune(int argc, char **argv);
+int m3ae_cmd_evaluate(int argc, char **argv);
+int m3ae_cmd_predict(int argc, char **argv);
 /* subcommands: add prototypes above this line */
 
 #endif

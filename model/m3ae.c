@@ -29,6 +29,7 @@ void m3ae_model_tensors(m3ae_tensor_builder *b, const m3ae_config *c, m3ae_weigh
     m3ae_mlm_head_tensors(b, c, w ? &w->mlm : NULL);
     m3ae_mim_head_tensors(b, c, w ? &w->mim : NULL);
     m3ae_itm_head_tensors(b, c, w ? &w->itm : NULL);
+    m3ae_vqa_head_tensors(b, c, w ? &w->vqa : NULL);
 }
 
 /* The per-layer arrays of the bindings, then every slot from the registry's layout over arena. */
@@ -186,6 +187,16 @@ static void plan_acts(planner *p, m3ae_acts *a, const m3ae_config *c, size_t B) 
     /* ITM head */
     a->itm_logits = take(p, B * 2);
     a->itm_dlogits = take(p, B * 2);
+    /* VQA head */
+    if (c->vqa_labels > 0) {
+        a->vqa_h = take(p, B * 2 * H);
+        a->vqa_ln = take(p, B * 2 * H);
+        a->vqa_g = take(p, B * 2 * H);
+        a->vqa_mean = take(p, B);
+        a->vqa_rstd = take(p, B);
+        a->vqa_logits = take(p, B * c->vqa_labels);
+        a->vqa_dlogits = take(p, B * c->vqa_labels);
+    }
     /* backward */
     const size_t big = B * Tmax * Cmax;
     a->s.t1 = take(p, big);
@@ -314,6 +325,12 @@ m3ae_model *m3ae_model_create(const m3ae_config *cfg, m3ae_backend *be, int max_
     const size_t Tmax = (size_t)imax(L, N + 1);
     for (size_t i = 0; i < (size_t)max_batch * Tmax; i++) m->hst.ones[i] = 1; /* zeros stay zero */
     m->h_seen = xcalloc((size_t)N, 1, "host permutation check");
+    if (cfg->vqa_labels > 0) {
+        const size_t nl = (size_t)max_batch * cfg->vqa_labels;
+        m->h_vqa_labels = xcalloc((size_t)max_batch, sizeof *m->h_vqa_labels, "host VQA labels");
+        m->h_vqa_logits = xcalloc(nl, sizeof *m->h_vqa_logits, "host VQA logits");
+        m->h_vqa_dlogits = xcalloc(nl, sizeof *m->h_vqa_dlogits, "host VQA logit gradients");
+    }
 
     /* the backend workspace of the largest call of each entry */
     m->workspace_bytes = plan_workspace(be, cfg, max_batch);
@@ -345,6 +362,9 @@ void m3ae_model_destroy(m3ae_model *m) {
     free(a->dblk);
     free(m->hstage_block);
     free(m->h_seen);
+    free(m->h_vqa_labels);
+    free(m->h_vqa_logits);
+    free(m->h_vqa_dlogits);
     m3ae_grad_groups_free(&m->gg);
     m3ae_registry_free(&m->reg);
     free(m);
@@ -391,6 +411,8 @@ const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *nu
         if (!strcmp(name, "mim_mask")) return *numel = B * N, m->st.mim_mask;
     }
     if (m->cur_pass == M3AE_PASS_ITM && !strcmp(name, "itm_logits")) return *numel = B * 2, a->itm_logits;
+    if (m->cur_pass == M3AE_PASS_VQA && !strcmp(name, "vqa_logits"))
+        return *numel = B * (size_t)c->vqa_labels, a->vqa_logits;
     return NULL;
 }
 

@@ -21,7 +21,9 @@
 #include "model/registry.h"
 
 /* JOINT (objective = joint only): masked text + kept patches, both the MLM and the MIM head. */
-typedef enum { M3AE_PASS_MLM = 0, M3AE_PASS_MIM = 1, M3AE_PASS_ITM = 2, M3AE_PASS_JOINT = 3 } m3ae_pass;
+/* VQA (fine-tuning, cfg.vqa_labels > 0): question text + full image -> the VQA head on the pooled features. */
+typedef enum { M3AE_PASS_MLM = 0, M3AE_PASS_MIM = 1, M3AE_PASS_ITM = 2, M3AE_PASS_JOINT = 3, M3AE_PASS_VQA = 4 } m3ae_pass;
+enum { M3AE_PASS_KINDS = 5 };
 
 /* One micro-batch; every pointer is host memory. m3ae_model_stage reads the arrays; the passes read
  * only the scalars (B, step, denominators) of the batch they are given. */
@@ -41,6 +43,11 @@ typedef struct {
      * loss is averaged; <= 0 uses this micro-batch's own counts. Multi-rank / accumulation passes
      * global counts so that the summed gradients equal the gradient of the global mean. */
     double mlm_denom, mim_denom, itm_denom;
+    /* VQA pass: the answer label of each sample in [0, vqa_labels), or -1 for an answer outside the
+     * vocabulary (an all-zero target: it can only be wrong). vqa_denom: the samples the loss is
+     * averaged over (<= 0: B). */
+    const int32_t *vqa_labels; /* (B) */
+    double vqa_denom;
 } m3ae_batch;
 
 typedef struct {
@@ -48,6 +55,8 @@ typedef struct {
     int mlm_count, mlm_correct;  /* predicted tokens, argmax hits */
     int itm_correct;
     double mim_count; /* removed patches */
+    double vqa;                   /* BCE-with-logits summed over the labels, averaged over vqa_denom */
+    int vqa_count, vqa_correct;   /* samples, argmax == label (label -1 never correct) */
 } m3ae_losses;
 
 typedef struct m3ae_model m3ae_model;
@@ -118,7 +127,7 @@ void m3ae_model_set_mlm_all_positions(m3ae_model *m, int all);
 
 /* An output of the last forward pass by its fixture name (vision_embeds, text_embeds,
  * fusion_text_<i>, fusion_image_<i>, cls_feats, mlm_logits, mim_pred, mim_target, mim_mask,
- * itm_logits): backend pointer and element count, or NULL when the name is unknown / not produced. */
+ * itm_logits, vqa_logits): backend pointer and element count, or NULL when the name is unknown / not produced. */
 const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *numel);
 
 /* Bytes of parameters, gradients, activations, the reserved backend workspace and the staging area;

@@ -7,6 +7,7 @@
 #include "model/heads/itm.h"
 #include "model/heads/mim.h"
 #include "model/heads/mlm.h"
+#include "model/heads/vqa.h"
 #include "model/layers.h"
 #include "model/m3ae.h"
 
@@ -34,6 +35,7 @@ typedef struct {
     m3ae_mlm_w mlm;
     m3ae_mim_w mim;
     m3ae_itm_w itm;
+    m3ae_vqa_w vqa; /* NULL slots when cfg.vqa_labels == 0 */
 } m3ae_weights;
 
 /* Saved activations of one pass (sized for the largest pass) and the backward buffers. Every buffer
@@ -71,6 +73,9 @@ typedef struct {
     float *mim_pred, *mim_target, *mim_dpred;         /* (B,N,PD) */
     /* ITM head */
     float *itm_logits, *itm_dlogits; /* (B,2) */
+    /* VQA head (only when cfg.vqa_labels > 0) */
+    float *vqa_h, *vqa_ln, *vqa_g, *vqa_mean, *vqa_rstd; /* (B,2H) fc1 out, LayerNorm out, GELU out; (B) */
+    float *vqa_logits, *vqa_dlogits;                     /* (B,n) */
     /* backward */
     m3ae_scratch s;
     float *u1, *u2;                  /* (B,Tmax,Cmax) sub-layer gradients */
@@ -106,7 +111,7 @@ typedef struct {
 /* What the staged batch holds (which passes it can feed) and its host-side facts. */
 typedef struct {
     int valid, B;
-    int has_text, has_mlm, has_images, has_itm_images, has_mim, has_itm;
+    int has_text, has_mlm, has_images, has_itm_images, has_mim, has_itm, has_vqa;
     int mlm_rows[2];   /* rows of mlm_rows[0] (the predicted positions) and [1] (B*L) */
     int mlm_local;     /* predicted tokens in this micro-batch */
 } m3ae_stage_info;
@@ -131,6 +136,7 @@ typedef enum {
     M3AE_GG_LN_POST,
     M3AE_GG_VISION_BLOCK, /* [layer] */
     M3AE_GG_VISION_EMB,   /* class and positional embedding, conv1, ln_pre */
+    M3AE_GG_VQA_HEAD,     /* the whole VQA head (no group when cfg.vqa_labels == 0) */
     M3AE_GG_KINDS
 } m3ae_grad_group_kind;
 
@@ -186,7 +192,10 @@ struct m3ae_model {
     int train;
     uint64_t seed;
     int cur_pass, cur_B, cur_T; /* last forward: pass, batch, image tokens */
-    double denom[4];            /* loss denominators of the last forward of each pass */
+    double denom[M3AE_PASS_KINDS]; /* loss denominators of the last forward of each pass */
+    /* VQA loss on the host (B x n floats each way per step): labels, logits, logit gradients */
+    int32_t *h_vqa_labels;
+    float *h_vqa_logits, *h_vqa_dlogits;
     m3ae_losses last;
     m3ae_grad_groups gg; /* gradient-ready groups and the registered hook */
     m3ae_pass_hook pass_fn; /* timelines (m3ae_model_set_pass_hook) */

@@ -2,6 +2,7 @@
  *   MLM: masked text + full image -> MLM head on the last fusion text output
  *   MIM: full text + kept patches  -> MIM decoder on the image stream entering fusion layer mim_layer
  *   ITM: full text + ITM image     -> ITM head on the pooled [text CLS, image CLS]
+ *   VQA: question + full image     -> VQA head on the pooled [text CLS, image CLS] (fine-tuning)
  * Shapes: B batch, L text length, T image tokens (N+1, or keep+1 in the MIM pass), widths Dv (CLIP),
  * Dt (RoBERTa), H (fusion), Dd (MIM decoder), PD = 3 P^2 patch vector. */
 #include <math.h>
@@ -125,6 +126,15 @@ void m3ae_model_stage(m3ae_model *m, const m3ae_batch *b) {
         }
         si->has_itm = 1;
     }
+    if (b->vqa_labels && c->vqa_labels > 0) { /* host only: the VQA loss is computed on the host */
+        for (int s = 0; s < B; s++) {
+            M3AE_CHECK(b->vqa_labels[s] >= -1 && b->vqa_labels[s] < c->vqa_labels, M3AE_EXIT_DATA,
+                       "VQA label %d of sample %d is neither -1 (unseen answer) nor in [0, %d)", b->vqa_labels[s], s,
+                       c->vqa_labels);
+            m->h_vqa_labels[s] = b->vqa_labels[s];
+        }
+        si->has_vqa = 1;
+    }
     for (int s = 0; s < B; s++) h->sample_ids[s] = b->sample_ids ? b->sample_ids[s] : s;
     /* the uploads: the index region in one copy, then the images */
     be->ops->upload(be, (char *)m->stage_block + m->stage_index_off, m->hstage_block, m->stage_index_bytes);
@@ -151,6 +161,11 @@ static void check_staged(const m3ae_model *m, m3ae_pass pass, const m3ae_batch *
                pass == M3AE_PASS_ITM ? "itm_images" : "images");
     if (masked_image) M3AE_CHECK(si->has_mim, M3AE_EXIT_USAGE, "batch lacks mim_ids_shuffle");
     if (pass == M3AE_PASS_ITM) M3AE_CHECK(si->has_itm, M3AE_EXIT_USAGE, "batch lacks itm_labels");
+    if (pass == M3AE_PASS_VQA) {
+        M3AE_CHECK(m->cfg.vqa_labels > 0, M3AE_EXIT_USAGE,
+                   "VQA pass on a model without a VQA head (set the model key vqa_labels to the answer count)");
+        M3AE_CHECK(si->has_vqa, M3AE_EXIT_USAGE, "batch lacks vqa_labels");
+    }
 }
 
 /* ---- text encoder ---- */
@@ -535,14 +550,13 @@ static double itm_forward(m3ae_model *m, const m3ae_batch *b) {
     return m->last.itm;
 }
 
-/* Writes the gradients of both top fusion streams (only token 0 is non-zero). */
-static void itm_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *dY) {
+/* From the gradient of the pooled features d_cls (B,2H): the poolers' backward, then writes the
+ * gradients of both top fusion streams (only token 0 is non-zero). */
+static void pooler_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *dY) {
     m3ae_backend *be = m->be;
     m3ae_acts *a = &m->a;
     const int B = b->B, H = m->cfg.hidden_size, Ts[2] = {m->cfg.max_text_len, m->cur_T};
     float *dS[2] = {dX, dY};
-    be->ops->linear_backward(be, a->d_cls, m->g.itm.w, m->g.itm.b, a->itm_dlogits, a->cls, m->w.itm.w, B, 2 * H, 2, 0);
-    m3ae_grad_final(m, M3AE_GG_ITM_HEAD, 0, 0);
     for (int s = 0; s < 2; s++) {
         be->ops->copy_rows(be, a->s.t1, H, a->d_cls + s * H, 2 * H, B, H); // (B,H)
         be->ops->tanh_backward(be, a->s.t1, a->s.t1, a->pool_out[s], (size_t)B * H);
@@ -551,6 +565,68 @@ static void itm_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *d
         be->ops->copy_rows(be, dS[s], Ts[s] * H, a->s.t2, H, B, H);
     }
     m3ae_grad_final(m, M3AE_GG_POOLERS, 0, 0);
+}
+
+static void itm_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *dY) {
+    m3ae_backend *be = m->be;
+    m3ae_acts *a = &m->a;
+    const int B = b->B, H = m->cfg.hidden_size;
+    be->ops->linear_backward(be, a->d_cls, m->g.itm.w, m->g.itm.b, a->itm_dlogits, a->cls, m->w.itm.w, B, 2 * H, 2, 0);
+    m3ae_grad_final(m, M3AE_GG_ITM_HEAD, 0, 0);
+    pooler_backward(m, b, dX, dY);
+}
+
+/* The VQA head (spec 1.6) on the pooled features cls (B,2H): fc1, LayerNorm (eps 1e-5), GELU(erf),
+ * fc2 -> logits (B,n). Loss (official): BCEWithLogits(logits, one-hot target) * n, i.e. the sum over
+ * the n labels averaged over the batch; here over vqa_denom samples (<= 0: B) so that ranks and
+ * micro-batches add up to the global mean. The loss and its logit gradient (sigmoid(x) - t) / denom
+ * are computed on the host in double: B x n floats each way, small next to the backbone. */
+static double vqa_forward(m3ae_model *m, const m3ae_batch *b) {
+    m3ae_backend *be = m->be;
+    m3ae_acts *a = &m->a;
+    const int B = b->B, H2 = 2 * m->cfg.hidden_size, n = m->cfg.vqa_labels;
+    be->ops->linear_forward(be, a->vqa_h, a->cls, m->w.vqa.fc1_w, m->w.vqa.fc1_b, B, H2, H2); // (B,2H)
+    be->ops->layernorm_forward(be, a->vqa_ln, a->vqa_mean, a->vqa_rstd, a->vqa_h, m->w.vqa.ln_g, m->w.vqa.ln_b, B, H2,
+                               M3AE_HEAD_LN_EPS);
+    be->ops->gelu_forward(be, a->vqa_g, a->vqa_ln, (size_t)B * H2);
+    be->ops->linear_forward(be, a->vqa_logits, a->vqa_g, m->w.vqa.fc2_w, m->w.vqa.fc2_b, B, H2, n); // (B,n)
+    const double denom = b->vqa_denom > 0 ? b->vqa_denom : B;
+    m->denom[M3AE_PASS_VQA] = denom;
+    float *x = m->h_vqa_logits, *dx = m->h_vqa_dlogits;
+    be->ops->download(be, x, a->vqa_logits, (size_t)B * n * sizeof(float));
+    double sum = 0;
+    int correct = 0;
+    for (int s = 0; s < B; s++) {
+        const int y = m->h_vqa_labels[s];
+        int arg = 0;
+        for (int j = 0; j < n; j++) {
+            const double v = x[(size_t)s * n + j], t = j == y;
+            /* stable: max(v,0) - v t + log(1 + exp(-|v|)) */
+            sum += (v > 0 ? v : 0) - v * t + log1p(exp(-fabs(v)));
+            dx[(size_t)s * n + j] = (float)((1.0 / (1.0 + exp(-v)) - t) / denom);
+            if (x[(size_t)s * n + j] > x[(size_t)s * n + arg]) arg = j;
+        }
+        correct += y >= 0 && arg == y;
+    }
+    be->ops->upload(be, a->vqa_dlogits, dx, (size_t)B * n * sizeof(float));
+    m->last.vqa_count = B;
+    m->last.vqa_correct = correct;
+    m->last.vqa = sum / denom;
+    return m->last.vqa;
+}
+
+static void vqa_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *dY) {
+    m3ae_backend *be = m->be;
+    m3ae_acts *a = &m->a;
+    const int B = b->B, H2 = 2 * m->cfg.hidden_size, n = m->cfg.vqa_labels;
+    be->ops->linear_backward(be, a->s.t1, m->g.vqa.fc2_w, m->g.vqa.fc2_b, a->vqa_dlogits, a->vqa_g, m->w.vqa.fc2_w, B, H2,
+                             n, 0);                                                   // (B,2H)
+    be->ops->gelu_backward(be, a->s.t1, a->s.t1, a->vqa_ln, (size_t)B * H2);
+    be->ops->layernorm_backward(be, a->s.t2, m->g.vqa.ln_g, m->g.vqa.ln_b, a->s.t1, a->vqa_h, a->vqa_mean, a->vqa_rstd,
+                                m->w.vqa.ln_g, B, H2, 0);
+    be->ops->linear_backward(be, a->d_cls, m->g.vqa.fc1_w, m->g.vqa.fc1_b, a->s.t2, a->cls, m->w.vqa.fc1_w, B, H2, H2, 0);
+    m3ae_grad_final(m, M3AE_GG_VQA_HEAD, 0, 0);
+    pooler_backward(m, b, dX, dY);
 }
 
 /* ---- the passes ---- */
@@ -566,6 +642,7 @@ double m3ae_model_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     case M3AE_PASS_MLM: return mlm_forward(m, b);
     case M3AE_PASS_MIM: return mim_forward(m, b);
     case M3AE_PASS_ITM: return itm_forward(m, b);
+    case M3AE_PASS_VQA: return vqa_forward(m, b);
     case M3AE_PASS_JOINT: {
         double l = mlm_forward(m, b);
         return l + mim_forward(m, b);
@@ -593,6 +670,10 @@ void m3ae_model_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
         break;
     case M3AE_PASS_ITM:
         itm_backward(m, b, a->dS[0][0], a->dS[0][1]);
+        has[0] = has[1] = 1;
+        break;
+    case M3AE_PASS_VQA:
+        vqa_backward(m, b, a->dS[0][0], a->dS[0][1]);
         has[0] = has[1] = 1;
         break;
     case M3AE_PASS_JOINT:

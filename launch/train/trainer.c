@@ -507,7 +507,8 @@ static int64_t restore(run *r, int *code) {
                               (long long)meta->world_size, r->world);
             }
         } else if (r->paths->init_from) {
-            rc = m3ae_ckpt_load(r->paths->init_from, r->reg, params, NULL, NULL, NULL, 1, &err);
+            rc = r->task->init_from ? r->task->init_from(r->task->ctx, r->paths->init_from, r->model, &err)
+                                    : m3ae_ckpt_load(r->paths->init_from, r->reg, params, NULL, NULL, NULL, 1, &err);
             if (rc == 0) m3ae_info("initialised the weights from %s", r->paths->init_from);
         }
     }

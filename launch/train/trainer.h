@@ -67,6 +67,9 @@ typedef struct m3ae_task {
      * start-up line ("MLM head on 10 labelled rows"). */
     void (*flops)(const m3ae_train_config *c, const m3ae_metric_set *interval, double *work, double *official,
                   char *detail, size_t detail_len);
+    /* --init-from: loads the weights of checkpoint path into the model (rank 0; the trainer then
+     * broadcasts them); 0, or -1 with err. NULL: a strict load (every name and shape as the model). */
+    int (*init_from)(void *ctx, const char *path, m3ae_model *m, m3ae_error *err);
 } m3ae_task;
 
 typedef struct {
