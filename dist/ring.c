@@ -323,13 +323,18 @@ void m3ae_ring_op_start(m3ae_ring_op *op, float *x, size_t n, int average) {
     m3ae_ring *g = op->g;
     op->x = x, op->n = n, op->average = average, op->running = 1, op->cur = 0, op->active = 0;
     if (g->algo == M3AE_AR_MPI) {
-        /* the oracle: blocking, in int-sized pieces */
+        /* the oracle: blocking, in int-sized pieces (the watchdog knows the bucket, not the peer) */
+        char what[96];
+        if (op->id >= 1) snprintf(what, sizeof what, "gradient bucket %d of the all-reduce (MPI_Allreduce)", op->id - 1);
+        else snprintf(what, sizeof what, "the blocking all-reduce (MPI_Allreduce)");
+        m3ae_watchdog_waiting(what, -1);
         for (size_t off = 0; off < n;) {
             int len = n - off > (size_t)INT_MAX / 2 ? INT_MAX / 2 : (int)(n - off);
             M3AE_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, x + off, len, MPI_FLOAT, MPI_SUM, g->all.comm),
                            "gradient sum (MPI_Allreduce)");
             off += (size_t)len;
         }
+        m3ae_watchdog_waiting(NULL, -1);
         op->npass = 0;
     } else if (g->algo == M3AE_AR_HIER) {
         ring_comm *L = &g->local, *X = &g->cross;

@@ -15,6 +15,14 @@ TINY_CFG=$SRC/experiments/configs/pretrain_tiny.cfg
 MPIRUN=(mpirun --oversubscribe --bind-to none --mca btl self,vader)
 [ "$(id -u)" -eq 0 ] && MPIRUN+=(--allow-run-as-root)
 export OMPI_MCA_mpi_yield_when_idle=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# M3AE_TEST_ALLREDUCE=ring|hier|mpi: the gradient all-reduce of a test's runs (ctest registers a test once
+# per mode, see CMakeLists.txt); hier splits this machine into 2 "nodes" (M3AE_FAKE_NODES, dist/ring.h).
+# Tests pass "${AR[@]}" to m3ae pretrain.
+AR=()
+if [ -n "${M3AE_TEST_ALLREDUCE:-}" ]; then
+  AR=(allreduce="$M3AE_TEST_ALLREDUCE")
+  [ "$M3AE_TEST_ALLREDUCE" = hier ] && export M3AE_FAKE_NODES=2
+fi
 fail=0
 check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
 

@@ -9,7 +9,7 @@ W=$(mktemp -d /tmp/m3ae-deadrank-XXXXXX); trap 'rm -rf "$W"' EXIT
 for case in "2 1" "3 2" "3 0"; do
   set -- $case; np=$1; victim=$2; log="$W/np$np-r$victim.log"
   "${MPIRUN[@]}" -np $np "$M3AE" pretrain --config "$TINY_CFG" --data "$CACHE/phantom64" --out "$W/run-$np-$victim" \
-    vocab="$VOCAB" max_steps=100000 ckpt_every=0 log_every=5 per_gpu_batchsize=2 batch_size=$((2 * np)) >"$log" 2>&1 &
+    vocab="$VOCAB" max_steps=100000 ckpt_every=0 log_every=5 per_gpu_batchsize=2 batch_size=$((2 * np)) "${AR[@]}" >"$log" 2>&1 &
   mp=$!
   wait_for_line "$log" "^5/" 1800 || { echo "FAIL: $np ranks: training did not start"; tail -5 "$log"; kill $mp; exit 1; }
   pid=$(rank_pid $mp $victim)

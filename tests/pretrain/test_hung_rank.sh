@@ -11,7 +11,7 @@ for case in "2 1 $WD" "3 0 $WD" "3 2 $WD"; do
   set -- $case; np=$1; victim=$2; wd=$3; log="$W/np$np-r$victim-wd$wd.log"
   "${MPIRUN[@]}" -np $np "$M3AE" pretrain --config "$TINY_CFG" --data "$CACHE/phantom64" --out "$W/run-$np-$victim-$wd" \
     vocab="$VOCAB" max_steps=100000 ckpt_every=0 log_every=5 per_gpu_batchsize=2 batch_size=$((2 * np)) \
-    watchdog_s=$wd >"$log" 2>&1 &
+    watchdog_s=$wd "${AR[@]}" >"$log" 2>&1 &
   mp=$!
   wait_for_line "$log" "^5/" 1800 || { echo "FAIL: $np ranks: training did not start"; tail -5 "$log"; kill $mp; exit 1; }
   pid=$(rank_pid $mp $victim)

@@ -11,7 +11,7 @@ W=$(mktemp -d /tmp/m3ae-resize-XXXXXX); trap 'rm -rf "$W"' EXIT
 run() { # RUN_DIR RANKS [key=value ...]
   local dir=$1 n=$2; shift 2
   "${MPIRUN[@]}" -np "$n" "$M3AE" pretrain --config "$TINY_CFG" --data "$CACHE/phantom70" --out "$dir" \
-    vocab="$VOCAB" max_steps=20 ckpt_every=4 keep_last=0 log_every=1 per_gpu_batchsize=2 "$@" >>"$dir.log" 2>&1 ||
+    vocab="$VOCAB" max_steps=20 ckpt_every=4 keep_last=0 log_every=1 per_gpu_batchsize=2 "${AR[@]}" "$@" >>"$dir.log" 2>&1 ||
     { echo "FAIL: $n ranks ($*)"; tail -20 "$dir.log"; exit 1; }
 }
 run "$W/full" 2
