@@ -1,7 +1,8 @@
 #!/bin/bash
 # The simulated cluster of experiments/scaling/netns_cluster.sh: 2 nodes x 2 ranks, where
 #   - dist/'s node split sees 2 nodes of 2 ranks (test_node_split), and MPI programs pass across
-#     them (test_mpi_allreduce, and the payload checks of mpi_pingpong);
+#     them (test_mpi_allreduce, m3ae bench allreduce with ring, hier and mpi, each result checked, and
+#     the payload checks of mpi_pingpong);
 #   - the link shaping is in effect: a small-message round trip between the nodes takes about
 #     2 x delay, a 4 MiB message moves no faster than the rate and not 5x slower (200mbit,0.5ms:
 #     well below the ~1.5 Gbit/s the user-space switch forwards on a loaded 2-core machine, so the
@@ -38,11 +39,15 @@ out=$(timeout 240 "$cluster" --nodes 2 --slots 2 --link 200mbit,0.5ms --prefix "
   echo "switch $M3AE_NETNS_SWITCH_PID"
   "$M3AE_NETNS_MPIRUN" -np 4 "$0/test_node_split" 2 || exit 11
   "$M3AE_NETNS_MPIRUN" -np 4 "$0/test_mpi_allreduce" || exit 12
+  # the ring and the hierarchical all-reduce across the nodes (the bench checks each result against
+  # MPI_Allreduce before timing it)
+  "$M3AE_NETNS_MPIRUN" -np 4 "$M3AE_BIN" bench allreduce --min 1K --max 64K --iters 3 --algo ring,hier,mpi || exit 15
   "$M3AE_NETNS_MPIRUN" -np 4 "$0/mpi_pingpong" --peer 2 --min 8 --max 8 --json "$1/lat.json" || exit 13
   "$M3AE_NETNS_MPIRUN" -np 4 "$0/mpi_pingpong" --peer 2 --min 4M --max 4M --json "$1/bw.json" || exit 14
 ' "$bin" "$W" 2>&1); rc=$?
 echo "$out" | grep -vE "^ +[0-9]" | head -30
-[ $rc -eq 0 ] || bad "the MPI programs across the cluster failed (exit $rc; 11 node split, 12 allreduce, 13/14 ping-pong)"
+[ $rc -eq 0 ] || bad "the MPI programs across the cluster failed (exit $rc; 11 node split, 12 allreduce, 13/14 ping-pong, 15 bench allreduce)"
+grep -q "hier (hier, 2 nodes)" <<<"$out" || bad "the bench did not run the hierarchical all-reduce over 2 nodes"
 spid=$(sed -n 's/^switch //p' <<<"$out")
 grep -q "rank 3: .*node rank 1 of 2 (2 nodes)" <<<"$out" || bad "rank 3 is not the second rank of a 2-rank node"
 left_behind "$p" "$spid"
