@@ -715,6 +715,21 @@ static int check_diverged(run *r, const m3ae_metric_set *stepm, double gnorm, in
     return M3AE_EXIT_DIVERGED;
 }
 
+/* RUN_DIR/finished (the step the run stands at) tells job scripts (launch/slurm/pretrain.sbatch) not
+ * to requeue: at the end of training and for a resume with nothing left to do. Every rank learns
+ * whether it was written. */
+static int mark_finished(run *r, int64_t done) {
+    m3ae_error err = {{0}};
+    char marker[4400], text[64];
+    int rc = 0;
+    if (r->rank == 0) {
+        snprintf(marker, sizeof marker, "%s/finished", r->paths->out_dir);
+        snprintf(text, sizeof text, "%lld\n", (long long)done);
+        rc = m3ae_write_file_atomic(marker, text, &err);
+    }
+    return all_ok(r, rc, &err, M3AE_EXIT_SYSTEM);
+}
+
 static int train(run *r, int64_t start) {
     const m3ae_train_config *c = r->cfg;
     const m3ae_task *t = r->task;
@@ -838,31 +853,10 @@ static int train(run *r, int64_t start) {
     m3ae_metric_set_free(&interval);
     m3ae_metric_set_free(&stepm);
     if (code || done < 0) return code;
-    char dur[32], marker[4400], text[128];
+    char dur[32];
     m3ae_info("%s finished: %lld steps in %s; checkpoints in %s/checkpoints", t->name, (long long)done,
               m3ae_format_duration(m3ae_now_s() - t_start, dur, sizeof dur), r->paths->out_dir);
-    /* RUN_DIR/finished tells job scripts (launch/slurm/pretrain.sbatch) not to requeue */
-    int rc = 0;
-    if (r->rank == 0) {
-        snprintf(marker, sizeof marker, "%s/finished", r->paths->out_dir);
-        snprintf(text, sizeof text, "%lld\n", (long long)done);
-        rc = m3ae_write_file_atomic(marker, text, &err);
-    }
-    return all_ok(r, rc, &err, M3AE_EXIT_SYSTEM);
-}
-
-/* RUN_DIR/finished for a resume with nothing left to do (the step it stands at); every rank learns
- * whether it was written. */
-static int mark_finished(run *r, int64_t done) {
-    m3ae_error err = {{0}};
-    char marker[4400], text[64];
-    int rc = 0;
-    if (r->rank == 0) {
-        snprintf(marker, sizeof marker, "%s/finished", r->paths->out_dir);
-        snprintf(text, sizeof text, "%lld\n", (long long)done);
-        rc = m3ae_write_file_atomic(marker, text, &err);
-    }
-    return all_ok(r, rc, &err, M3AE_EXIT_SYSTEM);
+    return mark_finished(r, done);
 }
 
 static m3ae_adamw_config optimizer_config(const m3ae_train_config *c) {
