@@ -135,6 +135,24 @@ const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *nu
 size_t m3ae_model_memory_bytes(const m3ae_model *m);
 void m3ae_model_memory_report(const m3ae_model *m, FILE *f);
 
+/* ---- cross-encoder retrieval on cached unimodal features (spec 4.3; launch/eval_irtr.c) ----
+ * Evaluation mode only (m3ae_model_set_train(m, 0, ...)); n, B <= max_batch. A text feature is the
+ * fusion input of its text stream (the projected RoBERTa output plus the text type embedding,
+ * (L,H)), an image feature that of its image stream ((N+1,H)), in the backend's activation dtype:
+ * opaque bytes of m3ae_model_{text,image}_feature_bytes each. Scoring B pairs runs the fusion
+ * layers, the poolers and the ITM head's match row (score = itm_head.fc.weight[1] . cls_feats +
+ * bias[1]): the same numbers as the ITM pass on the same pairs. Encoding or scoring invalidates
+ * the staged micro-batch (stage again before a pass). */
+size_t m3ae_model_text_feature_bytes(const m3ae_model *m);
+size_t m3ae_model_image_feature_bytes(const m3ae_model *m);
+/* ids, masks (n,L) -> out (n features, host) */
+void m3ae_model_encode_texts(m3ae_model *m, const int32_t *ids, const int32_t *masks, int n, void *out);
+/* images (n,3,S,S) CLIP-normalised -> out (n features, host) */
+void m3ae_model_encode_images(m3ae_model *m, const float *images, int n, void *out);
+/* pair s = (text_feats[s] with its mask text_masks[s] (L), image_feats[s]) -> scores[s] (host) */
+void m3ae_model_score_pairs(m3ae_model *m, const void *const *text_feats, const int32_t *const *text_masks,
+                            const void *const *image_feats, int B, float *scores);
+
 /* ---- helpers (host) ---- */
 /* The MAE 2-D sin-cos table (g*g + 1, D): zero CLS row, column coordinate first; computed in double. */
 void m3ae_sincos_2d(float *out, int D, int g);

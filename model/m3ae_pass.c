@@ -309,20 +309,45 @@ static void vision_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) 
 
 /* ---- fusion ---- */
 
+/* projections + modality type embeddings (0 text, 1 image): S0[0] (B,L,H) from the text encoder
+ * output, S0[1] (B,T,H) from the vision encoder output */
+static void project_text(m3ae_model *m, int B) {
+    m3ae_backend *be = m->be;
+    const m3ae_config *c = &m->cfg;
+    m3ae_acts *a = &m->a;
+    const int L = c->max_text_len, H = c->hidden_size;
+    be->ops->linear_forward(be, a->S0[0], a->tffn[c->text_layers - 1].out, m->w.proj_w[0], m->w.proj_b[0], B * L,
+                      c->text_width, H); // (B,L,H)
+    be->ops->embedding_forward(be, a->s.t1, m->st.zeros, m->w.type_emb, B * L, H);
+    be->ops->add_inplace(be, a->S0[0], a->s.t1, (size_t)B * L * H);
+}
+
+static void project_image(m3ae_model *m, int B) {
+    m3ae_backend *be = m->be;
+    const m3ae_config *c = &m->cfg;
+    m3ae_acts *a = &m->a;
+    const int T = m->cur_T, H = c->hidden_size;
+    be->ops->linear_forward(be, a->S0[1], a->vis_out, m->w.proj_w[1], m->w.proj_b[1], B * T, c->vision_width, H); // (B,T,H)
+    be->ops->embedding_forward(be, a->s.t1, m->st.ones, m->w.type_emb, B * T, H);
+    be->ops->add_inplace(be, a->S0[1], a->s.t1, (size_t)B * T * H);
+}
+
+static void fusion_layers_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b);
+
 static void fusion_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
+    project_text(m, b->B);
+    project_image(m, b->B);
+    fusion_layers_forward(m, pass, b);
+}
+
+/* The fusion layers and the poolers on the projected streams S0: cls (B,2H). The retrieval
+ * evaluation enters here with S0 filled from cached unimodal features (m3ae_model_score_pairs). */
+static void fusion_layers_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     m3ae_backend *be = m->be;
     const m3ae_config *c = &m->cfg;
     m3ae_acts *a = &m->a;
     const int B = b->B, L = c->max_text_len, T = m->cur_T, H = c->hidden_size, F = m3ae_cfg_fusion_ffn(c);
     const int nh = c->num_heads;
-    /* projections + modality type embeddings (0 text, 1 image) */
-    be->ops->linear_forward(be, a->S0[0], a->tffn[c->text_layers - 1].out, m->w.proj_w[0], m->w.proj_b[0], B * L,
-                      c->text_width, H); // (B,L,H)
-    be->ops->embedding_forward(be, a->s.t1, m->st.zeros, m->w.type_emb, B * L, H);
-    be->ops->add_inplace(be, a->S0[0], a->s.t1, (size_t)B * L * H);
-    be->ops->linear_forward(be, a->S0[1], a->vis_out, m->w.proj_w[1], m->w.proj_b[1], B * T, c->vision_width, H); // (B,T,H)
-    be->ops->embedding_forward(be, a->s.t1, m->st.ones, m->w.type_emb, B * T, H);
-    be->ops->add_inplace(be, a->S0[1], a->s.t1, (size_t)B * T * H);
     m3ae_dropout d1, d2;
     for (int i = 0; i < c->num_top_layer; i++) {
         const float *X = stream_at(m, 0, i), *Y = stream_at(m, 1, i); /* both read the previous level */
@@ -709,3 +734,74 @@ void m3ae_model_step(m3ae_model *m, const m3ae_batch *b, const m3ae_pass_list *p
 }
 
 void m3ae_model_last_losses(const m3ae_model *m, m3ae_losses *losses) { *losses = m->last; }
+
+/* ---- cross-encoder retrieval on cached unimodal features (spec 4.3) ----
+ * A retrieval split scores every image x text pair; the text and vision encoders (with their
+ * projections and type embeddings) depend on one side only, so they run once per text and once per
+ * image, and only the fusion layers, the poolers and the score run per pair. The features are the
+ * fusion inputs S0 in the activation dtype, copied as bytes, so the cache is backend-agnostic. */
+
+size_t m3ae_model_text_feature_bytes(const m3ae_model *m) {
+    return (size_t)m->cfg.max_text_len * m->cfg.hidden_size * m3ae_dtype_bytes(m->a.dtype);
+}
+
+size_t m3ae_model_image_feature_bytes(const m3ae_model *m) {
+    return (size_t)(m3ae_cfg_patches(&m->cfg) + 1) * m->cfg.hidden_size * m3ae_dtype_bytes(m->a.dtype);
+}
+
+static void check_eval_mode(const m3ae_model *m, int n, const char *what) {
+    M3AE_CHECK(!m->train, M3AE_EXIT_USAGE, "%s in training mode: call m3ae_model_set_train(m, 0, ...) first (dropout "
+               "would make the cached features differ from a per-pair pass)", what);
+    M3AE_CHECK(n >= 1 && n <= m->max_batch, M3AE_EXIT_USAGE, "%s of %d items, but the model's memory was planned for "
+               "at most %d", what, n, m->max_batch);
+}
+
+void m3ae_model_encode_texts(m3ae_model *m, const int32_t *ids, const int32_t *masks, int n, void *out) {
+    check_eval_mode(m, n, "m3ae_model_encode_texts");
+    const m3ae_batch b = {.B = n, .text_ids = ids, .text_masks = masks};
+    m3ae_model_stage(m, &b); /* ids, RoBERTa positions, key mask */
+    text_forward(m, M3AE_PASS_ITM, &b); /* the ITM pass reads the unmasked text */
+    project_text(m, n);
+    m->be->ops->download(m->be, out, m->a.S0[0], (size_t)n * m3ae_model_text_feature_bytes(m));
+    m->cur_pass = -1; /* no backward from here */
+}
+
+void m3ae_model_encode_images(m3ae_model *m, const float *images, int n, void *out) {
+    check_eval_mode(m, n, "m3ae_model_encode_images");
+    m3ae_backend *be = m->be;
+    const int S = m->cfg.image_size;
+    const m3ae_batch b = {.B = n};
+    /* the ITM pass's full image, without staging the text (nothing else of the stage is read) */
+    be->ops->upload(be, m->st.itm_img, images, (size_t)n * 3 * S * S * sizeof(float));
+    vision_forward(m, M3AE_PASS_ITM, &b);
+    project_image(m, n);
+    be->ops->download(be, out, m->a.S0[1], (size_t)n * m3ae_model_image_feature_bytes(m));
+    m->si.valid = 0; /* the staged images changed: a pass must stage again */
+    m->cur_pass = -1;
+}
+
+void m3ae_model_score_pairs(m3ae_model *m, const void *const *text_feats, const int32_t *const *text_masks,
+                            const void *const *image_feats, int B, float *scores) {
+    check_eval_mode(m, B, "m3ae_model_score_pairs");
+    m3ae_backend *be = m->be;
+    m3ae_acts *a = &m->a;
+    const int L = m->cfg.max_text_len, H = m->cfg.hidden_size;
+    const size_t tb = m3ae_model_text_feature_bytes(m), ib = m3ae_model_image_feature_bytes(m);
+    for (int s = 0; s < B; s++) {
+        be->ops->upload(be, (char *)a->S0[0] + (size_t)s * tb, text_feats[s], tb);  // (L,H) of pair s
+        be->ops->upload(be, (char *)a->S0[1] + (size_t)s * ib, image_feats[s], ib); // (N+1,H)
+        for (int t = 0; t < L; t++) m->hst.text_mask[s * L + t] = text_masks[s][t] ? 0.0f : -10000.0f;
+    }
+    be->ops->upload(be, m->st.text_mask, m->hst.text_mask, (size_t)B * L * sizeof(float));
+    m->cur_T = m3ae_cfg_patches(&m->cfg) + 1;
+    m->cur_B = B;
+    const m3ae_batch b = {.B = B};
+    fusion_layers_forward(m, M3AE_PASS_ITM, &b);
+    /* the score: the ITM head's match row (itm_head.fc.weight[1] . cls + bias[1]); the fine-tuned
+     * irtr_head is loaded into that row (launch/eval_irtr.c), as the official storage-sharing alias */
+    be->ops->linear_forward(be, a->itm_logits, a->cls, m->w.itm.w, m->w.itm.b, B, 2 * H, 2); // (B,2)
+    be->ops->copy_rows(be, a->s.t1, 1, a->itm_logits + 1, 2, B, 1); /* column 1: (B) */
+    be->ops->download(be, scores, a->s.t1, (size_t)B * sizeof(float));
+    m->si.valid = 0; /* the staged key mask changed */
+    m->cur_pass = -1;
+}
