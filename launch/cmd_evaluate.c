@@ -17,6 +17,7 @@
 #include "io/targets.h"
 #include "io/tokenizer.h"
 #include "launch/commands.h"
+#include "launch/eval_irtr.h"
 #include "launch/train/task_vqa.h"
 #include "launch/train_config.h"
 #include "model/m3ae.h"
@@ -33,7 +34,24 @@ static void usage(FILE *f) {
             "  --data DIR         the split to evaluate (task vqa, the checkpoint's label count)\n"
             "  --json OUT         also write {\"overall\", \"open\", \"closed\", \"n\", \"n_open\", \"n_closed\"}\n"
             "  key=value          per_gpu_batchsize (evaluation batch), threads, device, vocab (when the\n"
-            "                     checkpoint's relative vocab path does not resolve from here)\n");
+            "                     checkpoint's relative vocab path does not resolve from here)\n\n"
+            "usage: m3ae evaluate --task irtr --checkpoint FILE --data DIR [--json OUT] [--groups pair|caption]\n"
+            "                     [--max-images N] [key=value ...]\n\n"
+            "Image-text retrieval: R@1/5/10 image-to-text and text-to-image by full cross-encoder scoring of\n"
+            "every image x text pair of the split (the encoders run once per image and once per text, the\n"
+            "fusion once per pair, per_gpu_batchsize pairs a batch; progress with pairs/s and the ETA). A\n"
+            "checkpoint of m3ae finetune --task irtr scores with its irtr_head; a PRETRAINING checkpoint is\n"
+            "zero-shot: the ITM head's match row (the official alias). Ties count against the query.\n\n"
+            "  --data DIR         m3ae prep --format roco-retrieval (groups pair), or a pretraining dataset of\n"
+            "                     m3ae prep --format jsonl such as MedPix (groups caption)\n"
+            "  --groups G         pair: each image-caption pair its own group (ROCO, the official);\n"
+            "                     caption: one text per distinct caption, any image having it is a hit (MedPix:\n"
+            "                     the images of a case share a caption). Default: pair for task irtr, else caption\n"
+            "  --max-images N     only the first N images (and their captions) of the split\n"
+            "  --json OUT         also write {\"i2t_r1\", \"i2t_r5\", \"i2t_r10\", \"t2i_r1\", \"t2i_r5\",\n"
+            "                     \"t2i_r10\", \"n_images\", \"n_texts\", \"n\" (image-caption pairs), \"zero_shot\"}\n"
+            "  key=value          image_size (288 as the official test script), per_gpu_batchsize, threads,\n"
+            "                     device, vocab\n");
 }
 
 typedef struct {
@@ -193,7 +211,8 @@ static int evaluate_vqa(const char *ckpt, const char *dir, const char *json, int
 
 int m3ae_cmd_evaluate(int argc, char **argv) {
     if (m3ae_cli_wants_help(argc, argv)) return usage(stdout), M3AE_EXIT_OK;
-    const char *task = NULL, *ckpt = NULL, *dir = NULL, *json = NULL;
+    const char *task = NULL, *ckpt = NULL, *dir = NULL, *json = NULL, *groups = NULL;
+    long max_images = 0;
     char **over = calloc((size_t)argc, sizeof *over);
     int n_over = 0;
     if (!over) return fprintf(stderr, "m3ae: error: out of memory\n"), M3AE_EXIT_SYSTEM;
@@ -203,6 +222,8 @@ int m3ae_cmd_evaluate(int argc, char **argv) {
         else if (!strcmp(s, "--checkpoint") && v) ckpt = v, i++;
         else if (!strcmp(s, "--data") && v) dir = v, i++;
         else if (!strcmp(s, "--json") && v) json = v, i++;
+        else if (!strcmp(s, "--groups") && v) groups = v, i++;
+        else if (!strcmp(s, "--max-images") && v && atol(v) > 0) max_images = atol(v), i++;
         else if (s[0] != '-' && strchr(s, '=')) over[n_over++] = argv[i];
         else {
             fprintf(stderr, "m3ae: error: unknown or incomplete argument '%s' for m3ae evaluate (see --help)\n", s);
@@ -212,9 +233,11 @@ int m3ae_cmd_evaluate(int argc, char **argv) {
     }
     int code = M3AE_EXIT_USAGE;
     if (!task || !ckpt || !dir)
-        fprintf(stderr, "m3ae: error: m3ae evaluate needs --task vqa, --checkpoint FILE and --data DIR (see --help)\n");
+        fprintf(stderr, "m3ae: error: m3ae evaluate needs --task vqa|irtr, --checkpoint FILE and --data DIR (see --help)\n");
+    else if (!strcmp(task, "irtr"))
+        code = m3ae_evaluate_irtr(ckpt, dir, json, groups, max_images, n_over, over);
     else if (strcmp(task, "vqa"))
-        fprintf(stderr, "m3ae: error: --task %s is not available: this build evaluates --task vqa (cls and irtr are not "
+        fprintf(stderr, "m3ae: error: --task %s is not available: this build evaluates --task vqa and irtr (cls is not "
                         "implemented yet)\n", task);
     else
         code = evaluate_vqa(ckpt, dir, json, n_over, over);

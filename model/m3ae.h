@@ -144,6 +144,7 @@ void m3ae_model_memory_report(const m3ae_model *m, FILE *f);
  * bias[1]): the same numbers as the ITM pass on the same pairs. Encoding or scoring invalidates
  * the staged micro-batch (stage again before a pass). */
 size_t m3ae_model_text_feature_bytes(const m3ae_model *m);
+int m3ae_model_max_batch(const m3ae_model *m); /* m3ae_model_create's max_batch */
 size_t m3ae_model_image_feature_bytes(const m3ae_model *m);
 /* ids, masks (n,L) -> out (n features, host) */
 void m3ae_model_encode_texts(m3ae_model *m, const int32_t *ids, const int32_t *masks, int n, void *out);

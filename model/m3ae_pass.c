@@ -741,6 +741,8 @@ void m3ae_model_last_losses(const m3ae_model *m, m3ae_losses *losses) { *losses 
  * image, and only the fusion layers, the poolers and the score run per pair. The features are the
  * fusion inputs S0 in the activation dtype, copied as bytes, so the cache is backend-agnostic. */
 
+int m3ae_model_max_batch(const m3ae_model *m) { return m->max_batch; }
+
 size_t m3ae_model_text_feature_bytes(const m3ae_model *m) {
     return (size_t)m->cfg.max_text_len * m->cfg.hidden_size * m3ae_dtype_bytes(m->a.dtype);
 }

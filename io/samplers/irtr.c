@@ -1,0 +1,192 @@
+/* The retrieval split reader (io/samplers/irtr.h). */
+#include "io/samplers/irtr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/image.h"
+#include "io/image_transform.h"
+#include "io/manifest.h"
+#include "io/shard.h"
+
+/* Growing arrays of the reader (sizes unknown until the end). */
+typedef struct {
+    int32_t *ids, *masks;   /* per text (L each) */
+    char **text;            /* per text: the caption (caption grouping: the dedupe key) */
+    size_t n_texts, cap_texts;
+    int *pair_img, *pair_txt; /* per (image, text) hit */
+    size_t n_hits, cap_hits;
+    int *slot;              /* hash table of text indices (caption grouping), -1 empty */
+    size_t n_slots;
+} builder;
+
+static uint64_t fnv1a(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem, m3ae_error *err) {
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? 2 * *cap : 256;
+    while (nc < need) nc *= 2;
+    void *q = realloc(*p, nc * elem);
+    if (!q) return m3ae_error_set(err, "out of memory reading a retrieval split (%zu entries)", need);
+    *p = q, *cap = nc;
+    return 0;
+}
+
+/* The slot of caption (s,n) in the open-addressing table: its text index there, or an empty slot. */
+static size_t find_slot(const builder *b, const char *s, size_t n) {
+    size_t i = (size_t)(fnv1a(s, n) % b->n_slots);
+    while (b->slot[i] >= 0) {
+        const char *t = b->text[b->slot[i]];
+        if (strlen(t) == n && !memcmp(t, s, n)) break;
+        i = (i + 1) % b->n_slots;
+    }
+    return i;
+}
+
+static int rehash(builder *b, m3ae_error *err) {
+    const size_t ns = b->n_slots ? 2 * b->n_slots : 1024;
+    int *slot = malloc(ns * sizeof *slot);
+    if (!slot) return m3ae_error_set(err, "out of memory (caption table)");
+    free(b->slot);
+    b->slot = slot, b->n_slots = ns;
+    for (size_t i = 0; i < ns; i++) slot[i] = -1;
+    for (size_t t = 0; t < b->n_texts; t++) slot[find_slot(b, b->text[t], strlen(b->text[t]))] = (int)t;
+    return 0;
+}
+
+/* The text index of caption (s,n) for image i, adding the text when it is new. */
+static int add_text(builder *b, const m3ae_irtr_split_config *c, int L, const char *s, size_t n, int32_t *tmp,
+                    int *out, m3ae_error *err) {
+    size_t sl = 0;
+    if (c->grouping == M3AE_IRTR_GROUP_CAPTION) {
+        if (2 * (b->n_texts + 1) > b->n_slots && rehash(b, err)) return -1;
+        sl = find_slot(b, s, n);
+        if (b->slot[sl] >= 0) return *out = b->slot[sl], 0;
+    }
+    if (b->n_texts == b->cap_texts) { /* the three per-text arrays grow together */
+        const size_t nc = b->cap_texts ? 2 * b->cap_texts : 256;
+        char **t = realloc(b->text, nc * sizeof *t);
+        if (t) b->text = t;
+        int32_t *ids = t ? realloc(b->ids, nc * L * sizeof *ids) : NULL;
+        if (ids) b->ids = ids;
+        int32_t *masks = ids ? realloc(b->masks, nc * L * sizeof *masks) : NULL;
+        if (!masks) return m3ae_error_set(err, "out of memory reading a retrieval split (%zu texts)", nc);
+        b->masks = masks, b->cap_texts = nc;
+    }
+    char *copy = malloc(n + 1);
+    if (!copy) return m3ae_error_set(err, "out of memory (caption)");
+    memcpy(copy, s, n), copy[n] = 0;
+    const int k = m3ae_tokenizer_encode(c->tokenizer, s, n, tmp, L, L, 1);
+    if (k < 0) {
+        m3ae_error_set(err, "the tokenizer failed on caption \"%.60s\"", copy);
+        return free(copy), -1;
+    }
+    for (int p = 0; p < L; p++) b->ids[b->n_texts * L + p] = tmp[p], b->masks[b->n_texts * L + p] = p < k;
+    b->text[b->n_texts] = copy;
+    if (c->grouping == M3AE_IRTR_GROUP_CAPTION) b->slot[sl] = (int)b->n_texts;
+    *out = (int)b->n_texts++;
+    return 0;
+}
+
+static int add_hit(builder *b, int img, int txt, m3ae_error *err) {
+    for (size_t h = b->n_hits; h-- > 0 && b->pair_img[h] == img;) /* an image's captions repeat a text */
+        if (b->pair_txt[h] == txt) return 0;
+    size_t cap = b->cap_hits;
+    if (grow((void **)&b->pair_img, &cap, b->n_hits + 1, sizeof(int), err)) return -1;
+    cap = b->cap_hits;
+    if (grow((void **)&b->pair_txt, &b->cap_hits, b->n_hits + 1, sizeof(int), err)) return -1;
+    b->pair_img[b->n_hits] = img, b->pair_txt[b->n_hits++] = txt;
+    return 0;
+}
+
+/* CSR of the hits grouped by key[] (n_keys groups), values val[]. */
+static int csr(const int *key, const int *val, size_t n, int n_keys, int **first, int **items, m3ae_error *err) {
+    *first = calloc((size_t)n_keys + 1, sizeof **first);
+    *items = malloc((n ? n : 1) * sizeof **items);
+    if (!*first || !*items) return m3ae_error_set(err, "out of memory (retrieval hits)");
+    for (size_t h = 0; h < n; h++) (*first)[key[h] + 1]++;
+    for (int k = 0; k < n_keys; k++) (*first)[k + 1] += (*first)[k];
+    int *fill = malloc(((size_t)n_keys + 1) * sizeof *fill);
+    if (!fill) return m3ae_error_set(err, "out of memory (retrieval hits)");
+    memcpy(fill, *first, ((size_t)n_keys + 1) * sizeof *fill);
+    for (size_t h = 0; h < n; h++) (*items)[fill[key[h]]++] = val[h];
+    free(fill);
+    return 0;
+}
+
+int m3ae_irtr_split_read(const char *dir, const m3ae_irtr_split_config *c, m3ae_irtr_image_fn fn, void *ctx,
+                         m3ae_irtr_split *out, m3ae_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!c->tokenizer || c->image_size < 1 || c->max_text_len < 2)
+        return m3ae_error_set(err, "bad retrieval split configuration (image %d, text %d)", c->image_size,
+                              c->max_text_len);
+    m3ae_manifest man;
+    if (m3ae_manifest_read(dir, &man, err)) return -1;
+    if (man.task.task[0] && strcmp(man.task.task, "irtr")) {
+        m3ae_error_set(err, "dataset %s is a \"%s\" dataset: retrieval reads a pretraining dataset (m3ae prep --format "
+                       "jsonl ...) or one of m3ae prep --format roco-retrieval", dir, man.task.task);
+        m3ae_manifest_free(&man);
+        return -1;
+    }
+    const int L = c->max_text_len, S = c->image_size;
+    builder b = {0};
+    float *img = malloc((size_t)3 * S * S * sizeof(float));
+    int32_t *tmp = malloc((size_t)L * sizeof(int32_t));
+    int rc = img && tmp ? 0 : m3ae_error_set(err, "out of memory");
+    int n_img = 0;
+    for (int sh = 0; rc == 0 && sh < man.n_shards; sh++) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, man.shards[sh].name);
+        m3ae_shard *s = m3ae_shard_open(path, man.shards[sh].name, err);
+        m3ae_shard_reader *r = s ? m3ae_shard_reader_begin(s, err) : NULL;
+        if (!r) rc = -1;
+        for (uint64_t k = 0; rc == 0 && k < man.shards[sh].records; k++) {
+            if (c->max_images && (uint64_t)n_img >= c->max_images) break;
+            m3ae_record_view v;
+            rc = m3ae_shard_read(r, k, 1, &v, err);
+            m3ae_image im = {.width = (int)v.width, .height = (int)v.height, .rgb = (uint8_t *)v.pixels};
+            if (rc == 0 && v.channels != 3)
+                rc = m3ae_error_set(err, "%s record %llu (%.*s) has %u channels; retrieval reads RGB records (re-run "
+                                    "m3ae prep)", man.shards[sh].name, (unsigned long long)k, (int)v.image_id_len,
+                                    v.image_id, v.channels);
+            for (uint32_t ci = 0; rc == 0 && ci < v.n_captions; ci++) {
+                uint32_t tl;
+                const char *t = m3ae_record_caption(&v, ci, &tl);
+                int ti = -1;
+                rc = add_text(&b, c, L, t, tl, tmp, &ti, err);
+                if (rc == 0) rc = add_hit(&b, n_img, ti, err);
+                out->n_pairs++;
+            }
+            if (rc == 0) rc = m3ae_transform_clip(&im, S, img, err);
+            if (rc == 0 && fn) rc = fn(ctx, n_img, img, err);
+            n_img++;
+        }
+        if (r) m3ae_shard_reader_end(r);
+        if (s) m3ae_shard_close(s);
+    }
+    m3ae_manifest_free(&man);
+    if (rc == 0 && (n_img == 0 || b.n_texts == 0))
+        rc = m3ae_error_set(err, "dataset %s holds no images or captions to retrieve", dir);
+    if (rc == 0) {
+        out->n_images = n_img, out->n_texts = (int)b.n_texts, out->L = L;
+        out->text_ids = b.ids, out->text_masks = b.masks, b.ids = b.masks = NULL;
+        rc = csr(b.pair_img, b.pair_txt, b.n_hits, n_img, &out->img_first, &out->img_texts, err);
+        if (rc == 0) rc = csr(b.pair_txt, b.pair_img, b.n_hits, out->n_texts, &out->txt_first, &out->txt_images, err);
+    }
+    for (size_t t = 0; t < b.n_texts; t++) free(b.text[t]);
+    free(b.text), free(b.ids), free(b.masks), free(b.pair_img), free(b.pair_txt), free(b.slot);
+    free(img), free(tmp);
+    if (rc != 0) m3ae_irtr_split_free(out);
+    return rc;
+}
+
+void m3ae_irtr_split_free(m3ae_irtr_split *s) {
+    free(s->text_ids), free(s->text_masks), free(s->img_first), free(s->img_texts), free(s->txt_first),
+        free(s->txt_images);
+    memset(s, 0, sizeof *s);
+}
