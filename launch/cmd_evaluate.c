@@ -36,7 +36,7 @@ static void usage(FILE *f) {
             "  key=value          per_gpu_batchsize (evaluation batch), threads, device, vocab (when the\n"
             "                     checkpoint's relative vocab path does not resolve from here)\n\n"
             "usage: m3ae evaluate --task irtr --checkpoint FILE --data DIR [--json OUT] [--groups pair|caption]\n"
-            "                     [--max-images N] [key=value ...]\n\n"
+            "                     [--max-images N] [--scores OUT] [key=value ...]\n\n"
             "Image-text retrieval: R@1/5/10 image-to-text and text-to-image by full cross-encoder scoring of\n"
             "every image x text pair of the split (the encoders run once per image and once per text, the\n"
             "fusion once per pair, per_gpu_batchsize pairs a batch; progress with pairs/s and the ETA). A\n"
@@ -48,6 +48,8 @@ static void usage(FILE *f) {
             "                     caption: one text per distinct caption, any image having it is a hit (MedPix:\n"
             "                     the images of a case share a caption). Default: pair for task irtr, else caption\n"
             "  --max-images N     only the first N images (and their captions) of the split\n"
+            "  --scores OUT       write the score matrix: float32 LE, row-major (images, texts), images in the\n"
+            "                     dataset's order, texts in order of first appearance\n"
             "  --json OUT         also write {\"i2t_r1\", \"i2t_r5\", \"i2t_r10\", \"t2i_r1\", \"t2i_r5\",\n"
             "                     \"t2i_r10\", \"n_images\", \"n_texts\", \"n\" (image-caption pairs), \"zero_shot\"}\n"
             "  key=value          image_size (288 as the official test script), per_gpu_batchsize, threads,\n"
@@ -211,7 +213,7 @@ static int evaluate_vqa(const char *ckpt, const char *dir, const char *json, int
 
 int m3ae_cmd_evaluate(int argc, char **argv) {
     if (m3ae_cli_wants_help(argc, argv)) return usage(stdout), M3AE_EXIT_OK;
-    const char *task = NULL, *ckpt = NULL, *dir = NULL, *json = NULL, *groups = NULL;
+    const char *task = NULL, *ckpt = NULL, *dir = NULL, *json = NULL, *groups = NULL, *scores = NULL;
     long max_images = 0;
     char **over = calloc((size_t)argc, sizeof *over);
     int n_over = 0;
@@ -223,6 +225,7 @@ int m3ae_cmd_evaluate(int argc, char **argv) {
         else if (!strcmp(s, "--data") && v) dir = v, i++;
         else if (!strcmp(s, "--json") && v) json = v, i++;
         else if (!strcmp(s, "--groups") && v) groups = v, i++;
+        else if (!strcmp(s, "--scores") && v) scores = v, i++;
         else if (!strcmp(s, "--max-images") && v && atol(v) > 0) max_images = atol(v), i++;
         else if (s[0] != '-' && strchr(s, '=')) over[n_over++] = argv[i];
         else {
@@ -235,7 +238,7 @@ int m3ae_cmd_evaluate(int argc, char **argv) {
     if (!task || !ckpt || !dir)
         fprintf(stderr, "m3ae: error: m3ae evaluate needs --task vqa|irtr, --checkpoint FILE and --data DIR (see --help)\n");
     else if (!strcmp(task, "irtr"))
-        code = m3ae_evaluate_irtr(ckpt, dir, json, groups, max_images, n_over, over);
+        code = m3ae_evaluate_irtr(&(m3ae_irtr_eval_args){ckpt, dir, json, groups, scores, max_images}, n_over, over);
     else if (strcmp(task, "vqa"))
         fprintf(stderr, "m3ae: error: --task %s is not available: this build evaluates --task vqa and irtr (cls is not "
                         "implemented yet)\n", task);

@@ -78,7 +78,8 @@ static int on_image(void *ctx, int i, const float *img, m3ae_error *err) {
 }
 
 int m3ae_irtr_evaluate(m3ae_model *m, const m3ae_tokenizer *tok, const char *dir, m3ae_irtr_grouping grouping,
-                       uint64_t max_images, int progress, m3ae_irtr_result *r, m3ae_error *err) {
+                       uint64_t max_images, int progress, const char *scores_path, m3ae_irtr_result *r,
+                       m3ae_error *err) {
     const m3ae_config *c = m3ae_model_config(m);
     const int S = c->image_size, L = c->max_text_len;
     memset(r, 0, sizeof *r);
@@ -152,6 +153,11 @@ int m3ae_irtr_evaluate(m3ae_model *m, const m3ae_tokenizer *tok, const char *dir
         r->scored = total;
         r->seconds = now_s() - t0;
     }
+    if (rc == 0 && scores_path) {
+        FILE *f = fopen(scores_path, "wb");
+        if (!f || fwrite(scores, sizeof(float), (size_t)total, f) != (size_t)total || fclose(f) != 0)
+            rc = m3ae_error_set(err, "cannot write the score matrix %s", scores_path);
+    }
     free(tp), free(ip), free(mp), free(scores), free(tcache), free(k.batch), free(k.cache);
     m3ae_irtr_split_free(&s); /* zeroed when the read failed */
     return rc;
@@ -194,8 +200,9 @@ int m3ae_irtr_load_weights(const char *path, m3ae_model *m, int *zero_shot, m3ae
     return rc;
 }
 
-int m3ae_evaluate_irtr(const char *ckpt, const char *dir, const char *json, const char *groups, long max_images,
-                       int n_over, char **over) {
+int m3ae_evaluate_irtr(const m3ae_irtr_eval_args *a, int n_over, char **over) {
+    const char *ckpt = a->ckpt, *dir = a->dir, *json = a->json, *groups = a->groups;
+    const long max_images = a->max_images;
     m3ae_error err = {{0}};
     m3ae_ckpt_meta *meta = calloc(1, sizeof *meta);
     m3ae_train_config *cfg = calloc(1, sizeof *cfg);
@@ -252,7 +259,7 @@ int m3ae_evaluate_irtr(const char *ckpt, const char *dir, const char *json, cons
     m3ae_irtr_result r;
     if (rc == 0) {
         code = M3AE_EXIT_DATA;
-        rc = m3ae_irtr_evaluate(m, tok, dir, g, max_images > 0 ? (uint64_t)max_images : 0, 1, &r, &err);
+        rc = m3ae_irtr_evaluate(m, tok, dir, g, max_images > 0 ? (uint64_t)max_images : 0, 1, a->scores, &r, &err);
     }
     if (rc == 0) {
         printf("retrieval evaluation of %s on %s (%s, %d images x %d texts, %d px, %.1f s)\n", ckpt, dir,

@@ -29,9 +29,12 @@ typedef struct {
 void m3ae_irtr_recall(const float *scores, const m3ae_irtr_split *s, m3ae_irtr_result *r);
 
 /* The whole evaluation of model m (evaluation mode is set here) on dataset dir: read, encode, score
- * every pair, recall. progress = 1 logs pairs/s and the ETA about every 10 s. 0, or -1 with err. */
+ * every pair, recall. progress = 1 logs pairs/s and the ETA about every 10 s. scores_path (or NULL)
+ * receives the score matrix: float32 little-endian, row-major (n_images, n_texts), images in
+ * manifest order, texts in order of first appearance. 0, or -1 with err. */
 int m3ae_irtr_evaluate(m3ae_model *m, const m3ae_tokenizer *tok, const char *dir, m3ae_irtr_grouping grouping,
-                       uint64_t max_images, int progress, m3ae_irtr_result *r, m3ae_error *err);
+                       uint64_t max_images, int progress, const char *scores_path, m3ae_irtr_result *r,
+                       m3ae_error *err);
 
 /* Loads checkpoint path into m (by name, positions resized: m3ae_vqa_load_weights); when it has an
  * irtr_head (fine-tuned), that head is copied into the ITM match row the scoring reads. *zero_shot
@@ -39,7 +42,10 @@ int m3ae_irtr_evaluate(m3ae_model *m, const m3ae_tokenizer *tok, const char *dir
 int m3ae_irtr_load_weights(const char *path, m3ae_model *m, int *zero_shot, m3ae_error *err);
 
 /* m3ae evaluate --task irtr (launch/cmd_evaluate.c dispatches here). */
-int m3ae_evaluate_irtr(const char *ckpt, const char *dir, const char *json, const char *groups, long max_images,
-                       int n_over, char **over);
+typedef struct {
+    const char *ckpt, *dir, *json, *groups, *scores; /* groups, json, scores may be NULL */
+    long max_images;                                 /* 0: all */
+} m3ae_irtr_eval_args;
+int m3ae_evaluate_irtr(const m3ae_irtr_eval_args *a, int n_over, char **over);
 
 #endif
