@@ -45,6 +45,7 @@ typedef struct {
      * the config text of checkpoints or the fixtures): the fine-tuning commands set them from the
      * dataset's label vocabulary, or from the shape of the checkpoint's head (vqa_head.3.bias). */
     int vqa_labels; /* answer labels of the vqa_head (model/heads/vqa.h) */
+    int irtr_head;  /* 1: the irtr_head (model/heads/irtr.h) and a frozen itm_head (retrieval fine-tuning) */
 } m3ae_config;
 
 /* objective = separate: the official three passes (spec 2.1); joint: one pass with masked text AND

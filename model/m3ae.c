@@ -30,6 +30,7 @@ void m3ae_model_tensors(m3ae_tensor_builder *b, const m3ae_config *c, m3ae_weigh
     m3ae_mim_head_tensors(b, c, w ? &w->mim : NULL);
     m3ae_itm_head_tensors(b, c, w ? &w->itm : NULL);
     m3ae_vqa_head_tensors(b, c, w ? &w->vqa : NULL);
+    m3ae_irtr_head_tensors(b, c, w ? &w->irtr : NULL);
 }
 
 /* The per-layer arrays of the bindings, then every slot from the registry's layout over arena. */
@@ -331,6 +332,10 @@ m3ae_model *m3ae_model_create(const m3ae_config *cfg, m3ae_backend *be, int max_
         m->h_vqa_logits = xcalloc(nl, sizeof *m->h_vqa_logits, "host VQA logits");
         m->h_vqa_dlogits = xcalloc(nl, sizeof *m->h_vqa_dlogits, "host VQA logit gradients");
     }
+    if (cfg->irtr_head > 0) {
+        m->h_irtr_scores = xcalloc((size_t)max_batch, sizeof(float), "host IRTR scores");
+        m->h_irtr_dscores = xcalloc((size_t)max_batch, sizeof(float), "host IRTR score gradients");
+    }
 
     /* the backend workspace of the largest call of each entry */
     m->workspace_bytes = plan_workspace(be, cfg, max_batch);
@@ -365,6 +370,8 @@ void m3ae_model_destroy(m3ae_model *m) {
     free(m->h_vqa_labels);
     free(m->h_vqa_logits);
     free(m->h_vqa_dlogits);
+    free(m->h_irtr_scores);
+    free(m->h_irtr_dscores);
     m3ae_grad_groups_free(&m->gg);
     m3ae_registry_free(&m->reg);
     free(m);
@@ -411,6 +418,7 @@ const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *nu
         if (!strcmp(name, "mim_mask")) return *numel = B * N, m->st.mim_mask;
     }
     if (m->cur_pass == M3AE_PASS_ITM && !strcmp(name, "itm_logits")) return *numel = B * 2, a->itm_logits;
+    if (m->cur_pass == M3AE_PASS_IRTR && !strcmp(name, "irtr_logits")) return *numel = B, a->itm_logits; /* (B,1) */
     if (m->cur_pass == M3AE_PASS_VQA && !strcmp(name, "vqa_logits"))
         return *numel = B * (size_t)c->vqa_labels, a->vqa_logits;
     return NULL;

@@ -22,8 +22,17 @@
 
 /* JOINT (objective = joint only): masked text + kept patches, both the MLM and the MIM head. */
 /* VQA (fine-tuning, cfg.vqa_labels > 0): question text + full image -> the VQA head on the pooled features. */
-typedef enum { M3AE_PASS_MLM = 0, M3AE_PASS_MIM = 1, M3AE_PASS_ITM = 2, M3AE_PASS_JOINT = 3, M3AE_PASS_VQA = 4 } m3ae_pass;
-enum { M3AE_PASS_KINDS = 5 };
+/* IRTR (retrieval fine-tuning, cfg.irtr_head = 1): B / K images, each with K candidate texts (the
+ * positive first); the vision encoder runs once per image, its features feed the image's K pairs. */
+typedef enum {
+    M3AE_PASS_MLM = 0,
+    M3AE_PASS_MIM = 1,
+    M3AE_PASS_ITM = 2,
+    M3AE_PASS_JOINT = 3,
+    M3AE_PASS_VQA = 4,
+    M3AE_PASS_IRTR = 5
+} m3ae_pass;
+enum { M3AE_PASS_KINDS = 6 };
 
 /* One micro-batch; every pointer is host memory. m3ae_model_stage reads the arrays; the passes read
  * only the scalars (B, step, denominators) of the batch they are given. */
@@ -48,6 +57,12 @@ typedef struct {
      * averaged over (<= 0: B). */
     const int32_t *vqa_labels; /* (B) */
     double vqa_denom;
+    /* IRTR pass: B = n_images * irtr_candidates pairs, pair (i, k) at row i * K + k with text k of
+     * image i (k = 0 its positive caption) and `images` holding the n_images images (B / K rows);
+     * the loss is the cross-entropy over each image's K scores with the target 0, summed over the
+     * images and divided by irtr_denom (<= 0: n_images). sample_ids name the B pairs (dropout). */
+    int irtr_candidates;
+    double irtr_denom;
 } m3ae_batch;
 
 typedef struct {
@@ -57,6 +72,8 @@ typedef struct {
     double mim_count; /* removed patches */
     double vqa;                   /* BCE-with-logits summed over the labels, averaged over vqa_denom */
     int vqa_count, vqa_correct;   /* samples, argmax == label (label -1 never correct) */
+    double irtr;                  /* cross-entropy over the candidates, averaged over irtr_denom images */
+    int irtr_count, irtr_correct; /* images, argmax == 0 (the positive scores highest) */
 } m3ae_losses;
 
 typedef struct m3ae_model m3ae_model;

@@ -4,6 +4,7 @@
 #ifndef M3AE_MODEL_M3AE_INTERNAL_H
 #define M3AE_MODEL_M3AE_INTERNAL_H
 
+#include "model/heads/irtr.h"
 #include "model/heads/itm.h"
 #include "model/heads/mim.h"
 #include "model/heads/mlm.h"
@@ -36,6 +37,7 @@ typedef struct {
     m3ae_mim_w mim;
     m3ae_itm_w itm;
     m3ae_vqa_w vqa; /* NULL slots when cfg.vqa_labels == 0 */
+    m3ae_irtr_w irtr; /* NULL slots when cfg.irtr_head == 0 */
 } m3ae_weights;
 
 /* Saved activations of one pass (sized for the largest pass) and the backward buffers. Every buffer
@@ -114,6 +116,7 @@ typedef struct {
     int has_text, has_mlm, has_images, has_itm_images, has_mim, has_itm, has_vqa;
     int mlm_rows[2];   /* rows of mlm_rows[0] (the predicted positions) and [1] (B*L) */
     int mlm_local;     /* predicted tokens in this micro-batch */
+    int irtr_k;        /* candidates per image of an IRTR batch (images = B / irtr_k); 0 otherwise */
 } m3ae_stage_info;
 
 /* ---- gradient-ready groups (model/m3ae_hooks.c) ----
@@ -137,6 +140,7 @@ typedef enum {
     M3AE_GG_VISION_BLOCK, /* [layer] */
     M3AE_GG_VISION_EMB,   /* class and positional embedding, conv1, ln_pre */
     M3AE_GG_VQA_HEAD,     /* the whole VQA head (no group when cfg.vqa_labels == 0) */
+    M3AE_GG_IRTR_HEAD,    /* the retrieval head (no group when cfg.irtr_head == 0) */
     M3AE_GG_KINDS
 } m3ae_grad_group_kind;
 
@@ -196,6 +200,8 @@ struct m3ae_model {
     /* VQA loss on the host (B x n floats each way per step): labels, logits, logit gradients */
     int32_t *h_vqa_labels;
     float *h_vqa_logits, *h_vqa_dlogits;
+    /* IRTR loss on the host (cfg.irtr_head): the pair scores and their gradients, (max_batch) each */
+    float *h_irtr_scores, *h_irtr_dscores;
     m3ae_losses last;
     m3ae_grad_groups gg; /* gradient-ready groups and the registered hook */
     m3ae_pass_hook pass_fn; /* timelines (m3ae_model_set_pass_hook) */

@@ -138,8 +138,12 @@ void m3ae_model_stage(m3ae_model *m, const m3ae_batch *b) {
     for (int s = 0; s < B; s++) h->sample_ids[s] = b->sample_ids ? b->sample_ids[s] : s;
     /* the uploads: the index region in one copy, then the images */
     be->ops->upload(be, (char *)m->stage_block + m->stage_index_off, m->hstage_block, m->stage_index_bytes);
+    /* an IRTR batch holds one image per K pairs */
+    const int K = b->irtr_candidates > 0 ? b->irtr_candidates : 1;
+    M3AE_CHECK(B % K == 0, M3AE_EXIT_USAGE, "IRTR batch of %d pairs is not a multiple of its %d candidates", B, K);
+    si->irtr_k = b->irtr_candidates > 0 ? K : 0;
+    if (b->images) be->ops->upload(be, m->st.img, b->images, (size_t)(B / K) * 3 * S * S * sizeof(float));
     const size_t img_bytes = (size_t)B * 3 * S * S * sizeof(float);
-    if (b->images) be->ops->upload(be, m->st.img, b->images, img_bytes);
     if (b->itm_images) be->ops->upload(be, m->st.itm_img, b->itm_images, img_bytes);
     si->has_images = b->images != NULL;
     si->has_itm_images = b->itm_images != NULL;
@@ -161,6 +165,13 @@ static void check_staged(const m3ae_model *m, m3ae_pass pass, const m3ae_batch *
                pass == M3AE_PASS_ITM ? "itm_images" : "images");
     if (masked_image) M3AE_CHECK(si->has_mim, M3AE_EXIT_USAGE, "batch lacks mim_ids_shuffle");
     if (pass == M3AE_PASS_ITM) M3AE_CHECK(si->has_itm, M3AE_EXIT_USAGE, "batch lacks itm_labels");
+    if (pass == M3AE_PASS_IRTR) {
+        M3AE_CHECK(m->cfg.irtr_head > 0, M3AE_EXIT_USAGE,
+                   "IRTR pass on a model without an irtr_head (set the model's irtr_head = 1)");
+        M3AE_CHECK(si->irtr_k >= 2 && b->irtr_candidates == si->irtr_k, M3AE_EXIT_USAGE,
+                   "IRTR pass needs a batch staged with irtr_candidates >= 2 (staged %d, given %d)", si->irtr_k,
+                   b->irtr_candidates);
+    }
     if (pass == M3AE_PASS_VQA) {
         M3AE_CHECK(m->cfg.vqa_labels > 0, M3AE_EXIT_USAGE,
                    "VQA pass on a model without a VQA head (set the model key vqa_labels to the answer count)");
@@ -381,6 +392,27 @@ static void fusion_layers_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batc
     }
 }
 
+/* IRTR: the image stream of the B pairs from that of the B / K images, s (B,T,H) in place: row
+ * i * K + k <- row i (descending, so no source is overwritten before it is read). */
+static void irtr_expand_copies(m3ae_model *m, float *s, int B, size_t row) {
+    const int K = m->si.irtr_k;
+    for (int i = B / K - 1; i >= 0; i--)
+        for (int k = K - 1; k >= 0; k--)
+            if (i * K + k != i) m->be->ops->copy(m->be, s + (size_t)(i * K + k) * row, s + (size_t)i * row, row);
+}
+
+/* Its backward: d (B,T,H) -> (B/K,T,H) in place, row i = the sum over the K copies of image i (the
+ * gradient of the official expand); ascending, so no copy is overwritten before it is read.
+ * Returns the images, B / K. */
+static int irtr_reduce_copies(m3ae_model *m, float *d, int B, size_t row) {
+    const int K = m->si.irtr_k;
+    for (int i = 0; i < B / K; i++) {
+        if (i) m->be->ops->copy(m->be, d + (size_t)i * row, d + (size_t)i * K * row, row);
+        for (int k = 1; k < K; k++) m->be->ops->add_inplace(m->be, d + (size_t)i * row, d + (size_t)(i * K + k) * row, row);
+    }
+    return B / K;
+}
+
 /* Backward through fusion layers level-1 .. 0, starting from gradients dS[cur][s] of the streams at
  * `level` (has[s] says which are non-zero); `inj` (or NULL) is a gradient of the image stream at
  * level inj_level added on the way (the MIM head in the joint pass). Ends with the projection
@@ -438,8 +470,9 @@ static void fusion_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b, 
                            m->w.proj_w[0], B * L, c->text_width, H, 0);
     }
     if (has[1]) {
-        be->ops->embedding_backward(be, m->g.type_emb, a->dS[cur][1], m->st.ones, B * T, H, -1);
-        be->ops->linear_backward(be, a->d_vis, m->g.proj_w[1], m->g.proj_b[1], a->dS[cur][1], a->vis_out, m->w.proj_w[1], B * T,
+        const int Bi = pass == M3AE_PASS_IRTR ? irtr_reduce_copies(m, a->dS[cur][1], B, (size_t)T * H) : B;
+        be->ops->embedding_backward(be, m->g.type_emb, a->dS[cur][1], m->st.ones, Bi * T, H, -1);
+        be->ops->linear_backward(be, a->d_vis, m->g.proj_w[1], m->g.proj_b[1], a->dS[cur][1], a->vis_out, m->w.proj_w[1], Bi * T,
                            c->vision_width, H, 0);
     }
     if (has[0] || has[1]) m3ae_grad_final(m, M3AE_GG_PROJECTIONS, 0, 0);
@@ -654,6 +687,58 @@ static void vqa_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *d
     pooler_backward(m, b, dX, dY);
 }
 
+/* The batch of the IRTR pass's images: B / K, the other fields as b. */
+static m3ae_batch irtr_image_batch(const m3ae_model *m, const m3ae_batch *b) {
+    m3ae_batch bi = *b;
+    bi.B = b->B / m->si.irtr_k;
+    return bi;
+}
+
+/* The retrieval head (spec 1.6, official irtr_head) on the pooled features cls (B,2H): one score a
+ * pair, (B,1), in the itm_logits buffer (>= B floats; the ITM head does not run in this pass).
+ * Loss (official, objectives.py compute_irtr): per image the cross-entropy of its K scores with the
+ * positive (k = 0) as the target, summed over the images, / irtr_denom. On the host in double:
+ * B floats each way. */
+static double irtr_forward(m3ae_model *m, const m3ae_batch *b) {
+    m3ae_backend *be = m->be;
+    m3ae_acts *a = &m->a;
+    const int B = b->B, H2 = 2 * m->cfg.hidden_size, K = m->si.irtr_k, NI = B / K;
+    be->ops->linear_forward(be, a->itm_logits, a->cls, m->w.irtr.w, m->w.irtr.b, B, H2, 1); // (B,1)
+    const double denom = b->irtr_denom > 0 ? b->irtr_denom : NI;
+    m->denom[M3AE_PASS_IRTR] = denom;
+    float *x = m->h_irtr_scores, *dx = m->h_irtr_dscores;
+    be->ops->download(be, x, a->itm_logits, (size_t)B * sizeof(float));
+    double sum = 0;
+    int correct = 0;
+    for (int i = 0; i < NI; i++) {
+        const float *s = x + (size_t)i * K;
+        double mx = s[0], z = 0;
+        int arg = 0;
+        for (int k = 1; k < K; k++) {
+            if (s[k] > mx) mx = s[k];
+            if (s[k] > s[arg]) arg = k;
+        }
+        for (int k = 0; k < K; k++) z += exp((double)s[k] - mx);
+        sum += mx + log(z) - s[0];
+        for (int k = 0; k < K; k++) dx[(size_t)i * K + k] = (float)((exp((double)s[k] - mx) / z - (k == 0)) / denom);
+        correct += arg == 0;
+    }
+    be->ops->upload(be, a->itm_dlogits, dx, (size_t)B * sizeof(float));
+    m->last.irtr_count = NI;
+    m->last.irtr_correct = correct;
+    m->last.irtr = sum / denom;
+    return m->last.irtr;
+}
+
+static void irtr_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *dY) {
+    m3ae_backend *be = m->be;
+    m3ae_acts *a = &m->a;
+    const int B = b->B, H2 = 2 * m->cfg.hidden_size;
+    be->ops->linear_backward(be, a->d_cls, m->g.irtr.w, m->g.irtr.b, a->itm_dlogits, a->cls, m->w.irtr.w, B, H2, 1, 0);
+    m3ae_grad_final(m, M3AE_GG_IRTR_HEAD, 0, 0);
+    pooler_backward(m, b, dX, dY);
+}
+
 /* ---- the passes ---- */
 
 double m3ae_model_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
@@ -661,6 +746,15 @@ double m3ae_model_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     m->cur_B = b->B;
     m->cur_pass = pass;
     text_forward(m, pass, b);
+    if (pass == M3AE_PASS_IRTR) { /* the vision encoder once per image, its stream copied to the K pairs */
+        const m3ae_batch bi = irtr_image_batch(m, b);
+        vision_forward(m, pass, &bi);
+        project_text(m, b->B);
+        project_image(m, bi.B);
+        irtr_expand_copies(m, m->a.S0[1], b->B, (size_t)m->cur_T * m->cfg.hidden_size);
+        fusion_layers_forward(m, pass, b);
+        return irtr_forward(m, b);
+    }
     vision_forward(m, pass, b);
     fusion_forward(m, pass, b);
     switch (pass) {
@@ -668,6 +762,7 @@ double m3ae_model_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     case M3AE_PASS_MIM: return mim_forward(m, b);
     case M3AE_PASS_ITM: return itm_forward(m, b);
     case M3AE_PASS_VQA: return vqa_forward(m, b);
+    case M3AE_PASS_IRTR: break; /* above */
     case M3AE_PASS_JOINT: {
         double l = mlm_forward(m, b);
         return l + mim_forward(m, b);
@@ -701,6 +796,10 @@ void m3ae_model_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
         vqa_backward(m, b, a->dS[0][0], a->dS[0][1]);
         has[0] = has[1] = 1;
         break;
+    case M3AE_PASS_IRTR:
+        irtr_backward(m, b, a->dS[0][0], a->dS[0][1]);
+        has[0] = has[1] = 1;
+        break;
     case M3AE_PASS_JOINT:
         mlm_backward(m, b, a->dS[0][0]);
         m3ae_grad_final(m, M3AE_GG_MLM_HEAD, 0, 0);
@@ -710,7 +809,10 @@ void m3ae_model_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     }
     fusion_backward(m, pass, b, level, 0, has, pass == M3AE_PASS_JOINT ? a->d_inj : NULL, m->cfg.mim_layer);
     if (has[0]) text_backward(m, pass, b);
-    if (has[1]) vision_backward(m, pass, b);
+    if (has[1]) {
+        const m3ae_batch bi = pass == M3AE_PASS_IRTR ? irtr_image_batch(m, b) : *b;
+        vision_backward(m, pass, &bi);
+    }
 }
 
 void m3ae_model_step(m3ae_model *m, const m3ae_batch *b, const m3ae_pass_list *passes, int last_micro,
@@ -801,9 +903,14 @@ void m3ae_model_score_pairs(m3ae_model *m, const void *const *text_feats, const 
     fusion_layers_forward(m, M3AE_PASS_ITM, &b);
     /* the score: the ITM head's match row (itm_head.fc.weight[1] . cls + bias[1]); the fine-tuned
      * irtr_head is loaded into that row (launch/eval_irtr.c), as the official storage-sharing alias */
-    be->ops->linear_forward(be, a->itm_logits, a->cls, m->w.itm.w, m->w.itm.b, B, 2 * H, 2); // (B,2)
-    be->ops->copy_rows(be, a->s.t1, 1, a->itm_logits + 1, 2, B, 1); /* column 1: (B) */
-    be->ops->download(be, scores, a->s.t1, (size_t)B * sizeof(float));
+    if (m->cfg.irtr_head > 0) { /* a retrieval fine-tuning model scores with its own head */
+        be->ops->linear_forward(be, a->itm_logits, a->cls, m->w.irtr.w, m->w.irtr.b, B, 2 * H, 1); // (B,1)
+        be->ops->download(be, scores, a->itm_logits, (size_t)B * sizeof(float));
+    } else {
+        be->ops->linear_forward(be, a->itm_logits, a->cls, m->w.itm.w, m->w.itm.b, B, 2 * H, 2); // (B,2)
+        be->ops->copy_rows(be, a->s.t1, 1, a->itm_logits + 1, 2, B, 1); /* column 1: (B) */
+        be->ops->download(be, scores, a->s.t1, (size_t)B * sizeof(float));
+    }
     m->si.valid = 0; /* the staged key mask changed */
     m->cur_pass = -1;
 }

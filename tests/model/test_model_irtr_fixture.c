@@ -1,0 +1,191 @@
+/* The IRTR pass against the PyTorch reference (tests/fixtures/irtr_tiny.h5, written by
+ * tools/reference/make_irtr_fixture.py): the tiny model of the model fixtures plus the official
+ * irtr_head Linear(2H,1), 2 images with 3 candidate captions each (the positive first), the image
+ * expanded to its pairs in the reference and encoded once here, the loss cross_entropy over each
+ * image's 3 scores with target 0 (mean over the images), the itm_head frozen. Checks the pooled
+ * features, the scores, the loss and the gradient of every trainable parameter (the frozen
+ * itm_head's is zero) with the model fixtures' tolerances, and that the registry freezes the
+ * itm_head (no gradient: the optimizer skips it) but not the irtr_head. */
+#include <hdf5.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "harness.h"
+#include "model/m3ae.h"
+#include "model/tasks/irtr.h"
+
+#define TOL_OUT 1e-5
+#define TOL_LOSS 1e-5
+#define TOL_GRAD 1e-4
+
+static hid_t file;
+static int reports;
+static void count_reports(void *ctx, int first, int n) {
+    (void)ctx, (void)first;
+    reports += n;
+}
+
+static void *ds_read(const char *path, hid_t type, size_t elem, size_t *numel) {
+    *numel = 0;
+    if (H5Lexists(file, path, H5P_DEFAULT) <= 0) {
+        T_CHECK(0, "fixture lacks dataset %s", path);
+        return NULL;
+    }
+    hid_t d = H5Dopen2(file, path, H5P_DEFAULT), s = H5Dget_space(d);
+    hssize_t n = H5Sget_simple_extent_npoints(s);
+    H5Sclose(s);
+    void *buf = malloc((size_t)n * elem);
+    herr_t e = H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    H5Dclose(d);
+    T_CHECK(e >= 0, "reading %s failed", path);
+    *numel = (size_t)n;
+    return buf;
+}
+
+static float *read_f32(const char *path, size_t *n) { return ds_read(path, H5T_NATIVE_FLOAT, sizeof(float), n); }
+
+static int32_t *read_i32(const char *path, size_t *n) {
+    int64_t *v = ds_read(path, H5T_NATIVE_INT64, sizeof(int64_t), n);
+    int32_t *r = malloc((*n ? *n : 1) * sizeof(int32_t));
+    for (size_t i = 0; v && i < *n; i++) r[i] = (int32_t)v[i];
+    free(v);
+    return r;
+}
+
+static double attr(const char *name) {
+    double v = NAN;
+    hid_t at = H5Aopen(file, name, H5P_DEFAULT);
+    T_CHECK(at >= 0, "fixture lacks attribute %s", name);
+    if (at >= 0) H5Aread(at, H5T_NATIVE_DOUBLE, &v), H5Aclose(at);
+    return v;
+}
+
+/* max|a-b| / max|b| (absolute when the reference is all zero) */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double md = 0, mb = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        md = isnan(d) ? INFINITY : fmax(md, d);
+        mb = fmax(mb, fabs((double)b[i]));
+    }
+    return mb > 0 ? md / mb : (md > 1e-7 ? md : 0);
+}
+
+static void compare_output(m3ae_model *m, m3ae_backend *be, const char *name, const char *path) {
+    size_t n = 0, rn = 0;
+    const float *out = m3ae_model_output(m, name, &n);
+    float *ref = read_f32(path, &rn);
+    T_CHECK(out && n == rn, "%s: %zu values, reference %zu", name, n, rn);
+    if (out && ref && n == rn) {
+        float *mine = malloc(n * sizeof(float));
+        be->ops->download(be, mine, out, n * sizeof(float));
+        double e = rel_err(mine, ref, n);
+        printf("  %-12s rel err %.3g\n", name, e);
+        T_CHECK(e <= TOL_OUT, "%s rel err %.3g > %.0e", name, e, TOL_OUT);
+        free(mine);
+    }
+    free(ref);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return fprintf(stderr, "usage: test_model_irtr_fixture irtr_tiny.h5\n"), 1;
+    file = H5Fopen(argv[1], H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) return fprintf(stderr, "FAIL: cannot open %s (tools/reference/make_irtr_fixture.py)\n", argv[1]), 1;
+    m3ae_config cfg;
+    m3ae_error err;
+    m3ae_config_preset(&cfg, "tiny", &err);
+    for (int i = 0; i < m3ae_config_n_keys(); i++) {
+        const char *k = m3ae_config_key(i);
+        if (!strcmp(k, "objective")) continue;
+        char val[64];
+        snprintf(val, sizeof val, "%.17g", attr(k));
+        T_CHECK(m3ae_config_set(&cfg, k, val, &err) == 0, "%s", err.msg);
+    }
+    cfg.irtr_head = 1;
+    const int B = (int)attr("batch"), K = (int)attr("candidates");
+    T_CHECK(m3ae_config_validate(&cfg, &err) == 0, "fixture config: %s", err.msg);
+    if (t_failures) return t_done("test_model_irtr_fixture");
+    m3ae_backend *be = m3ae_backend_open("cpu", NULL, &err);
+    T_CHECK(be != NULL, "cpu backend: %s", err.msg);
+    if (!be) return t_done("test_model_irtr_fixture");
+    m3ae_model *m = m3ae_model_create(&cfg, be, B);
+    const m3ae_registry *r = m3ae_model_registry(m);
+    static const char *frozen[2] = {"itm_head.fc.weight", "itm_head.fc.bias"}, *head[2] = {"irtr_head.weight", "irtr_head.bias"};
+    for (int i = 0; i < 2; i++) {
+        const int f = m3ae_registry_find(r, frozen[i]), h = m3ae_registry_find(r, head[i]);
+        T_CHECK(f >= 0 && !r->p[f].has_grad, "%s must be registered without a gradient (frozen)", frozen[i]);
+        T_CHECK(h >= 0 && r->p[h].has_grad, "%s must be registered with a gradient", head[i]);
+    }
+    float *params = m3ae_model_params(m);
+    for (int i = 0; i < r->n; i++) { /* every registry tensor, the head included, from the fixture */
+        char path[200];
+        snprintf(path, sizeof path, "/params/%s", r->p[i].name);
+        size_t n;
+        float *v = read_f32(path, &n);
+        T_CHECK(n == r->p[i].numel, "%s: %zu values, registry %zu", path, n, r->p[i].numel);
+        if (v && n == r->p[i].numel) be->ops->upload(be, params + r->p[i].offset, v, n * sizeof(float));
+        free(v);
+    }
+    size_t n;
+    float *images = read_f32("/inputs/images", &n);
+    int32_t *ids = read_i32("/inputs/text_ids", &n), *masks = read_i32("/inputs/text_masks", &n);
+    T_CHECK(n == (size_t)B * cfg.max_text_len, "text_masks has %zu entries, %d pairs", n, B);
+    if (t_failures) return t_done("test_model_irtr_fixture");
+    m3ae_batch b = {.B = B, .images = images, .text_ids = ids, .text_masks = masks, .irtr_candidates = K};
+    m3ae_model_stage(m, &b);
+    m3ae_model_set_train(m, 0, 0);
+    m3ae_model_zero_grads(m);
+    double loss = m3ae_model_forward(m, M3AE_PASS_IRTR, &b);
+    compare_output(m, be, "cls_feats", "/irtr/cls_feats");
+    compare_output(m, be, "irtr_logits", "/irtr/scores");
+    size_t one;
+    double *rl = ds_read("/irtr/loss", H5T_NATIVE_DOUBLE, sizeof(double), &one);
+    if (rl) {
+        double e = fabs(loss - rl[0]) / fabs(rl[0]);
+        printf("  loss %.9f vs reference %.9f rel err %.3g\n", loss, rl[0], e);
+        T_CHECK(e <= TOL_LOSS, "IRTR loss %.9f vs reference %.9f (rel %.3g)", loss, rl[0], e);
+    }
+    free(rl);
+    m3ae_model_backward(m, M3AE_PASS_IRTR, &b);
+    float *grads = m3ae_model_grads(m);
+    double worst = 0;
+    const char *worst_name = "";
+    int checked = 0;
+    for (int i = 0; i < r->n; i++) {
+        const m3ae_param *p = &r->p[i];
+        if (!p->trainable) continue;
+        char path[200];
+        snprintf(path, sizeof path, "/irtr/grads/%s", p->name);
+        size_t rn;
+        float *ref = read_f32(path, &rn);
+        if (ref && rn == p->numel) {
+            float *mine = malloc(rn * sizeof(float));
+            be->ops->download(be, mine, grads + p->offset, rn * sizeof(float));
+            double e = rel_err(mine, ref, rn);
+            if (e > worst) worst = e, worst_name = p->name;
+            T_CHECK(e <= TOL_GRAD, "grad %s rel err %.3g > %.0e", p->name, e, TOL_GRAD);
+            checked++;
+            free(mine);
+        }
+        free(ref);
+    }
+    printf("  %d gradients, worst %s rel err %.3g\n", checked, worst_name, worst);
+    int n_trainable = 0;
+    for (int i = 0; i < r->n; i++) n_trainable += r->p[i].trainable;
+    T_CHECK(checked == n_trainable, "%d gradients compared, the registry has %d trainable tensors", checked, n_trainable);
+    /* the training step of the task's pass list: every registry entry reported ready exactly once
+     * (the model aborts on a double or missing report), the frozen ITM head included */
+    m3ae_model_set_grad_hook(m, count_reports, NULL);
+    m3ae_model_zero_grads(m);
+    const m3ae_pass_list pl = m3ae_irtr_passes();
+    m3ae_losses ls;
+    m3ae_model_step(m, &b, &pl, 1, &ls);
+    T_CHECK(reports == r->n, "gradient-ready reports %d, registry %d", reports, r->n);
+    T_CHECK(fabs(ls.irtr - loss) <= 1e-12 && ls.irtr_count == B / K, "step loss %.9f (forward %.9f), %d images",
+            ls.irtr, loss, ls.irtr_count);
+    free(images), free(ids), free(masks);
+    m3ae_model_destroy(m);
+    m3ae_backend_close(be);
+    H5Fclose(file);
+    return t_done("test_model_irtr_fixture");
+}
