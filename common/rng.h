@@ -19,6 +19,7 @@ enum {
     M3AE_RNG_ITM = 5,          /* ITM label and wrong image: a = epoch, b = sample */
     M3AE_RNG_CROP = 6,         /* random resized crop: a = epoch, b = sample */
     M3AE_RNG_PHANTOM = 7,      /* synthetic phantom corpus: a = image index */
+    M3AE_RNG_IRTR = 8,         /* retrieval negatives (io/samplers/irtr.c): a = epoch, b = sample, i = candidate */
     M3AE_RNG_DROPOUT = 1024    /* + layer/site id: a = step, b = sample */
 };
 

@@ -13,13 +13,14 @@
 #include "io/tokenizer.h"
 #include "launch/commands.h"
 #include "launch/signals.h"
+#include "launch/train/task_irtr.h"
 #include "launch/train/task_vqa.h"
 #include "launch/train/trainer.h"
 #include "launch/train_config.h"
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: m3ae finetune --task vqa --data DIR --out RUN_DIR [--config FILE] [--init-from PRETRAINED.h5]\n"
+            "usage: m3ae finetune --task vqa|irtr --data DIR --out RUN_DIR [--config FILE] [--init-from PRETRAINED.h5]\n"
             "                     [--val-data DIR] [key=value ...]\n"
             "       mpirun -np N m3ae finetune ...   (data parallel, as m3ae pretrain)\n\n"
             "Fine-tunes M3AE on a downstream dataset written by `m3ae prep --format vqa-rad|slake|vqa-med-2019`.\n\n"
@@ -34,7 +35,15 @@ static void usage(FILE *f) {
             "                    embeddings resized (bicubic) when its image_size differs; without it the\n"
             "                    backbone starts from the initialisation (the from-scratch baseline)\n"
             "  key=value         any training or model key (as m3ae pretrain --help), e.g. max_steps=20\n\n"
-            "Signals and stop_after as m3ae pretrain. Evaluate with `m3ae evaluate --task vqa`.\n");
+            "Signals and stop_after as m3ae pretrain. Evaluate with `m3ae evaluate --task vqa`.\n\n"
+            "  --task irtr       retrieval: irtr_head Linear(2H,1) started from the ITM head's match row of\n"
+            "                    --init-from, the itm_head frozen (no update, no decay); every image with its\n"
+            "                    caption and irtr_candidates - 1 (16 - 1) other captions of the split, drawn from\n"
+            "                    (seed, epoch, sample); cross-entropy over the candidates. --data / --val-data:\n"
+            "                    m3ae prep --format roco-retrieval (or jsonl) folders; validation: the candidate\n"
+            "                    loss and accuracy, then R@1/5/10 on the first irtr_val_images val images.\n"
+            "                    Config experiments/configs/finetune_roco_irtr.cfg. Evaluate with\n"
+            "                    `m3ae evaluate --task irtr`.\n");
 }
 
 /* The label count of a downstream VQA folder (its manifest), or -1 with err. */
@@ -67,7 +76,9 @@ static int finetune_run(const finetune_args *a, int *argc, char ***argv) {
     m3ae_train_config_defaults(&cfg);
     if (a->config_path) rc = m3ae_train_config_load(&cfg, a->config_path, &err);
     for (int i = 0; rc == 0 && i < a->n_overrides; i++) rc = m3ae_train_config_override(&cfg, a->overrides[i], &err);
-    if (rc == 0) {
+    const int irtr = !strcmp(a->task, "irtr");
+    if (rc == 0 && irtr) cfg.model.irtr_head = 1; /* the irtr_head, the ITM head frozen */
+    if (rc == 0 && !irtr) {
         int n = vqa_label_count(a->data_dir, &err);
         if (n < 0) rc = -1;
         else cfg.model.vqa_labels = n;
@@ -85,13 +96,14 @@ static int finetune_run(const finetune_args *a, int *argc, char ***argv) {
         code = M3AE_EXIT_DATA;
     } else {
         m3ae_vqa_task_ctx ctx = {.cfg = &cfg, .tok = tok, .train_dir = a->data_dir};
-        m3ae_task task = m3ae_task_vqa(&ctx);
+        m3ae_irtr_task_ctx ictx = {.cfg = &cfg, .tok = tok, .train_dir = a->data_dir, .val_dir = a->val_dir};
+        m3ae_task task = irtr ? m3ae_task_irtr(&ictx) : m3ae_task_vqa(&ctx);
         m3ae_trainer_paths paths = {.data_dir = a->data_dir,
                                     .val_dir = a->val_dir,
                                     .out_dir = a->out_dir,
                                     .init_from = a->init_from,
                                     .config_text = config_text,
-                                    .command = "m3ae finetune --task vqa"};
+                                    .command = irtr ? "m3ae finetune --task irtr" : "m3ae finetune --task vqa"};
         code = m3ae_trainer_run(&task, &cfg, &paths, dist.rank, dist.world);
     }
     if (tok) m3ae_tokenizer_free(tok);
@@ -121,12 +133,12 @@ int m3ae_cmd_finetune(int argc, char **argv) {
         }
     }
     if (!a.task || !a.data_dir || !a.out_dir) {
-        fprintf(stderr, "m3ae: error: m3ae finetune needs --task vqa, --data DIR and --out RUN_DIR (see --help)\n");
+        fprintf(stderr, "m3ae: error: m3ae finetune needs --task vqa|irtr, --data DIR and --out RUN_DIR (see --help)\n");
         free(over);
         return M3AE_EXIT_USAGE;
     }
-    if (strcmp(a.task, "vqa")) {
-        fprintf(stderr, "m3ae: error: --task %s is not available: this build fine-tunes --task vqa (cls and irtr are "
+    if (strcmp(a.task, "vqa") && strcmp(a.task, "irtr")) {
+        fprintf(stderr, "m3ae: error: --task %s is not available: this build fine-tunes --task vqa and irtr (cls is "
                         "not implemented yet)\n", a.task);
         free(over);
         return M3AE_EXIT_USAGE;

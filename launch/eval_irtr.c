@@ -211,6 +211,8 @@ int m3ae_evaluate_irtr(const m3ae_irtr_eval_args *a, int n_over, char **over) {
     m3ae_train_config_defaults(cfg);
     if (rc == 0) rc = m3ae_train_config_from_text(cfg, meta->config, &err);
     free(meta);
+    /* the run's evaluation size (official test script: 288), unless image_size is given below */
+    if (rc == 0 && cfg->irtr_eval_image_size > 0) cfg->model.image_size = (int)cfg->irtr_eval_image_size;
     for (int i = 0; rc == 0 && i < n_over; i++) rc = m3ae_train_config_override(cfg, over[i], &err);
     if (rc != 0 && code == M3AE_EXIT_CKPT && n_over) code = M3AE_EXIT_USAGE;
     /* grouping: the dataset's kind unless --groups says */

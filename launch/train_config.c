@@ -57,6 +57,9 @@ static const train_key keys[] = {
     KS(trace, ""), /* Chrome trace-event JSON of the run (empty = off; a relative path is inside the run folder) */
     KD(watchdog_s, 0, 1e9, "a step that takes longer ends the job with a diagnostic (0 = off)"),
     KI(straggler_every, 0, 1e12, "steps between straggler lines: min/median/max step time across ranks (0 = off)"),
+    KI(irtr_candidates, 2, 4096, "retrieval fine-tuning: captions per image, the positive + random others (official 16)"),
+    KI(irtr_val_images, 0, 1e9, "retrieval fine-tuning: validation recall on the first N val images (0 = all)"),
+    KI(irtr_eval_image_size, 0, 4096, "m3ae evaluate --task irtr: image size (0 = image_size; official test 288)"),
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 
@@ -88,6 +91,7 @@ void m3ae_train_config_defaults(m3ae_train_config *c) {
     c->bucket_mb = 25;
     c->watchdog_s = 600;
     c->straggler_every = 50;
+    c->irtr_candidates = 16;
 }
 
 static const train_key *find(const char *name) {
@@ -390,7 +394,7 @@ static const char *const resume_free_keys[] = {
     "max_steps", "warmup_steps", "learning_rate", "weight_decay", "lr_mult_head", "lr_mult_multi_modal",
     "adam_beta1", "adam_beta2", "adam_eps", "grad_clip", "per_gpu_batchsize", "vocab", "loader_threads",
     "log_every", "val_every", "val_batches", "ckpt_every", "keep_last", "stop_after", "device", "threads",
-    "peak_tflops",
+    "peak_tflops", "irtr_val_images", "irtr_eval_image_size",
 };
 
 int m3ae_train_config_resume_free(const char *key) {

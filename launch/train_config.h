@@ -44,6 +44,10 @@ typedef struct {
     char trace[1024];        /* Chrome trace-event JSON of the run ("" off; relative: inside the run folder) */
     double watchdog_s;       /* a step longer than this ends the job (0 off) */
     int64_t straggler_every; /* steps between straggler lines (0 off) */
+    /* retrieval fine-tuning and evaluation (launch/train/task_irtr.h, launch/eval_irtr.h) */
+    int64_t irtr_candidates;      /* captions per image in training: the positive + irtr_candidates - 1 (official 16) */
+    int64_t irtr_val_images;      /* validation recall on the first N images of the val split (0 = all) */
+    int64_t irtr_eval_image_size; /* m3ae evaluate --task irtr image size (0 = image_size; official test script 288) */
 } m3ae_train_config;
 
 /* Defaults (the `small` model with the official optimizer); vocab_dir is the default vocabulary. */

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arena.h"
+#include "common/rng.h"
 #include "io/image.h"
 #include "io/image_transform.h"
 #include "io/manifest.h"
@@ -162,7 +164,7 @@ int m3ae_irtr_split_read(const char *dir, const m3ae_irtr_split_config *c, m3ae_
                 if (rc == 0) rc = add_hit(&b, n_img, ti, err);
                 out->n_pairs++;
             }
-            if (rc == 0) rc = m3ae_transform_clip(&im, S, img, err);
+            if (rc == 0 && fn) rc = m3ae_transform_clip(&im, S, img, err); /* no callback: captions only */
             if (rc == 0 && fn) rc = fn(ctx, n_img, img, err);
             n_img++;
         }
@@ -189,4 +191,127 @@ void m3ae_irtr_split_free(m3ae_irtr_split *s) {
     free(s->text_ids), free(s->text_masks), free(s->img_first), free(s->img_texts), free(s->txt_first),
         free(s->txt_images);
     memset(s, 0, sizeof *s);
+}
+
+/* ---- training sampler ---- */
+
+int m3ae_irtr_sampler_init(m3ae_irtr_sampler *s, const char *dir, const m3ae_irtr_sampler_config *c, m3ae_error *err) {
+    memset(s, 0, sizeof *s);
+    if (c->candidates < 2)
+        return m3ae_error_set(err, "retrieval fine-tuning needs at least 2 candidates a image (irtr_candidates = %d)",
+                              c->candidates);
+    s->cfg = *c;
+    m3ae_irtr_split_config sc = {.tokenizer = c->tokenizer, .image_size = c->image_size,
+                                 .max_text_len = c->max_text_len, .grouping = M3AE_IRTR_GROUP_PAIR};
+    if (m3ae_irtr_split_read(dir, &sc, NULL, NULL, &s->texts, err)) return -1;
+    const m3ae_irtr_split *t = &s->texts;
+    s->image_of = malloc((size_t)t->n_texts * sizeof *s->image_of);
+    if (!s->image_of) return m3ae_irtr_split_free(&s->texts), m3ae_error_set(err, "out of memory");
+    int max_own = 0;
+    for (int i = 0; i < t->n_images; i++) {
+        const int own = t->img_first[i + 1] - t->img_first[i];
+        if (own > max_own) max_own = own;
+        for (int h = t->img_first[i]; h < t->img_first[i + 1]; h++) s->image_of[t->img_texts[h]] = i;
+    }
+    if (t->n_texts - max_own < 1) {
+        m3ae_irtr_sampler_free(s);
+        return m3ae_error_set(err, "dataset %s: retrieval fine-tuning needs captions of at least two images", dir);
+    }
+    return 0;
+}
+
+void m3ae_irtr_sampler_free(m3ae_irtr_sampler *s) {
+    m3ae_irtr_split_free(&s->texts);
+    free(s->image_of);
+    s->image_of = NULL;
+}
+
+int m3ae_irtr_candidate(const m3ae_irtr_sampler *s, uint64_t epoch, uint64_t g, int k) {
+    if (k == 0) return (int)g;
+    const m3ae_irtr_split *t = &s->texts;
+    const int i = s->image_of[g], first = t->img_first[i], own = t->img_first[i + 1] - first;
+    /* uniform over the texts of the other images: skip the image's own contiguous run */
+    const m3ae_rng r = m3ae_rng_make(s->cfg.seed, M3AE_RNG_IRTR, epoch, g);
+    int u = (int)m3ae_rng_below(&r, (uint64_t)k, (uint32_t)(t->n_texts - own));
+    return u >= first ? u + own : u;
+}
+
+static void *batch_alloc(void *ctx, int B) {
+    const m3ae_irtr_sampler *s = ctx;
+    const int S = s->cfg.image_size, L = s->cfg.max_text_len, K = s->cfg.candidates;
+    m3ae_irtr_batch *b = m3ae_alloc(sizeof *b, "IRTR batch");
+    b->B = B, b->S = S, b->L = L, b->K = K;
+    b->images = m3ae_alloc((size_t)B * 3 * S * S * sizeof(float), "loader images (B,3,S,S)");
+    b->text_ids = m3ae_alloc((size_t)B * K * L * sizeof(int32_t), "loader candidate ids (B*K,L)");
+    b->text_masks = m3ae_alloc((size_t)B * K * L * sizeof(int32_t), "loader candidate masks (B*K,L)");
+    b->sample_ids = m3ae_alloc((size_t)B * K * sizeof(int64_t), "loader pair ids (B*K)");
+    b->samples = m3ae_alloc((size_t)B * sizeof(int64_t), "loader sample ids (B)");
+    return b;
+}
+
+static void batch_free(void *ctx, void *batch) {
+    (void)ctx;
+    m3ae_irtr_batch *b = batch;
+    void *p[] = {b->images, b->text_ids, b->text_masks, b->sample_ids, b->samples};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++) m3ae_free(p[i]);
+    m3ae_free(b);
+}
+
+static int build(void *ctx, m3ae_pipeline_worker *w, void *batch, int i, uint64_t epoch, uint64_t g, m3ae_error *err) {
+    const m3ae_irtr_sampler *s = ctx;
+    m3ae_irtr_batch *b = batch;
+    const int S = b->S, L = b->L, K = b->K;
+    const m3ae_irtr_split *t = &s->texts;
+    if (g >= (uint64_t)t->n_texts)
+        return m3ae_error_set(err, "sample %llu is outside the %d captions read at start", (unsigned long long)g,
+                              t->n_texts);
+    m3ae_record_view v;
+    uint32_t c;
+    if (m3ae_pipeline_read(w, g, &v, &c, err)) return -1;
+    /* the text table must number the captions as the pipeline does (record-major, manifest order) */
+    int32_t *tmp = m3ae_pipeline_worker_scratch(w);
+    uint32_t tl;
+    const char *text = m3ae_record_caption(&v, c, &tl);
+    const int n = m3ae_tokenizer_encode(s->cfg.tokenizer, text, tl, tmp, L, L, 1);
+    if (n < 0 || memcmp(tmp, t->text_ids + (size_t)g * L, (size_t)L * sizeof(int32_t)))
+        return m3ae_error_set(err, "sample %llu (%.*s): its caption is not text %llu of the split (the dataset changed "
+                              "since the start? re-run)", (unsigned long long)g, (int)v.image_id_len, v.image_id,
+                              (unsigned long long)g);
+    m3ae_image img = {.width = (int)v.width, .height = (int)v.height, .rgb = (uint8_t *)v.pixels};
+    if (v.channels != 3)
+        return m3ae_error_set(err, "sample %llu (%.*s): %u channels, retrieval reads RGB records", (unsigned long long)g,
+                              (int)v.image_id_len, v.image_id, v.channels);
+    float *out = b->images + (size_t)3 * S * S * i;
+    int rc;
+    if (s->cfg.random_crop) {
+        m3ae_rng r = m3ae_rng_make(s->cfg.seed, M3AE_RNG_CROP, epoch, g);
+        rc = m3ae_transform_clip_resizedcrop(&img, S, &r, out, err);
+    } else {
+        rc = m3ae_transform_clip(&img, S, out, err);
+    }
+    if (rc) return -1;
+    b->samples[i] = (int64_t)g;
+    for (int k = 0; k < K; k++) {
+        const int tk = m3ae_irtr_candidate(s, epoch, g, k);
+        const size_t row = (size_t)i * K + k;
+        memcpy(b->text_ids + row * L, t->text_ids + (size_t)tk * L, (size_t)L * sizeof(int32_t));
+        memcpy(b->text_masks + row * L, t->text_masks + (size_t)tk * L, (size_t)L * sizeof(int32_t));
+        b->sample_ids[row] = (int64_t)(g * (uint64_t)K + (uint64_t)k);
+    }
+    return 0;
+}
+
+static void finish(void *ctx, void *batch, uint64_t epoch, uint64_t position) {
+    (void)ctx;
+    m3ae_irtr_batch *b = batch;
+    b->epoch = epoch, b->position = position;
+}
+
+m3ae_sampler m3ae_irtr_sampler_table(m3ae_irtr_sampler *s) {
+    return (m3ae_sampler){.ctx = s,
+                          .scratch_bytes = sizeof(int32_t) * (size_t)s->cfg.max_text_len,
+                          .batch_alloc = batch_alloc,
+                          .batch_free = batch_free,
+                          .build = build,
+                          .finish = finish};
 }

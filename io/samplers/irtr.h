@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "io/pipeline.h"
 #include "io/tokenizer.h"
 
 typedef enum { M3AE_IRTR_GROUP_PAIR = 0, M3AE_IRTR_GROUP_CAPTION = 1 } m3ae_irtr_grouping;
@@ -42,5 +43,45 @@ typedef int (*m3ae_irtr_image_fn)(void *ctx, int i, const float *image, m3ae_err
 int m3ae_irtr_split_read(const char *dir, const m3ae_irtr_split_config *c, m3ae_irtr_image_fn fn, void *ctx,
                          m3ae_irtr_split *s, m3ae_error *err);
 void m3ae_irtr_split_free(m3ae_irtr_split *s);
+
+/* ---- training: the sampler of retrieval fine-tuning (a m3ae_sampler of io/pipeline.h) ----
+ * A sample is an (image, caption) pair of the split, as the official dataset enumerates them. Its
+ * image through the CLIP transform (clip_resizedcrop when random_crop = 1, the official training
+ * transform, drawn from (seed, M3AE_RNG_CROP, epoch, sample)); its K candidate texts: the positive
+ * caption first, then K - 1 (official draw_false_text = 15) captions of OTHER images of the split,
+ * each uniform over them from (seed, M3AE_RNG_IRTR, epoch, sample, k), so that a resumed run and any
+ * rank count draw the same negatives. Every caption of the split is tokenized once at init. */
+typedef struct {
+    const m3ae_tokenizer *tokenizer; /* borrowed */
+    int image_size, max_text_len;
+    int random_crop;
+    int candidates; /* K >= 2 */
+    uint64_t seed;
+} m3ae_irtr_sampler_config;
+
+/* One batch, read in place by the caller while leased: B images, B * K pairs (row i * K + k). */
+typedef struct {
+    int B, S, L, K;
+    float *images;            /* (B,3,S,S) CLIP-normalised */
+    int32_t *text_ids;        /* (B*K,L) */
+    int32_t *text_masks;      /* (B*K,L) */
+    int64_t *sample_ids;      /* (B*K) pair ids sample * K + k: the dropout counter */
+    int64_t *samples;         /* (B) global sample indices */
+    uint64_t epoch, position; /* where this batch starts (pipeline state before it) */
+} m3ae_irtr_batch;
+
+typedef struct {
+    m3ae_irtr_sampler_config cfg;
+    m3ae_irtr_split texts; /* pair groups: text t = sample t */
+    int *image_of;         /* (n_texts) the image of text t */
+} m3ae_irtr_sampler;
+
+/* Reads every caption of dataset dir (no pixels); 0, or -1 with err. */
+int m3ae_irtr_sampler_init(m3ae_irtr_sampler *s, const char *dir, const m3ae_irtr_sampler_config *c, m3ae_error *err);
+void m3ae_irtr_sampler_free(m3ae_irtr_sampler *s);
+/* The vtable over s (borrowed: s must outlive the pipeline). */
+m3ae_sampler m3ae_irtr_sampler_table(m3ae_irtr_sampler *s);
+/* The text of candidate k of sample g in epoch (k = 0: g itself): exposed for tests. */
+int m3ae_irtr_candidate(const m3ae_irtr_sampler *s, uint64_t epoch, uint64_t g, int k);
 
 #endif

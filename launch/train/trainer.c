@@ -556,6 +556,7 @@ static void validate(run *r, int64_t done) {
         m3ae_metrics_print_val(stdout, done, vs->defs, vs->n, v);
         m3ae_metrics_json_val(r->metrics, done, vs->defs, vs->n, v);
     }
+    if (t->after_validation) t->after_validation(t->ctx, r->model, done, r->rank);
     m3ae_model_set_train(r->model, 1, (uint64_t)r->cfg->seed);
 }
 
@@ -898,7 +899,7 @@ int m3ae_trainer_run(const m3ae_task *task, const m3ae_train_config *cfg, const 
     m3ae_backend_options bopt = {.threads = (int)cfg->threads, .act_dtype = M3AE_DTYPE_F32};
     m3ae_backend *be = m3ae_backend_open(cfg->device, &bopt, &err);
     if ((code = all_ok(&r, be == NULL, &err, M3AE_EXIT_USAGE))) goto out;
-    r.model = m3ae_model_create(&cfg->model, be, (int)cfg->per_gpu_batchsize);
+    r.model = m3ae_model_create(&cfg->model, be, (int)cfg->per_gpu_batchsize * (task->rows_per_sample > 1 ? task->rows_per_sample : 1));
     r.reg = m3ae_model_registry(r.model);
     r.ready = m3ae_alloc((size_t)r.reg->n, "the gradient-ready marks");
     memset(r.ready, 0, (size_t)r.reg->n);

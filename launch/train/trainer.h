@@ -70,6 +70,12 @@ typedef struct m3ae_task {
     /* --init-from: loads the weights of checkpoint path into the model (rank 0; the trainer then
      * broadcasts them); 0, or -1 with err. NULL: a strict load (every name and shape as the model). */
     int (*init_from)(void *ctx, const char *path, m3ae_model *m, m3ae_error *err);
+    /* model rows per sample (retrieval: a sample is an image with K candidate captions, K pairs);
+     * 0 counts as 1. The model is planned for per_gpu_batchsize x this. */
+    int rows_per_sample;
+    /* after the validation's metrics (or NULL): a task's own evaluation of the model at step `step`
+     * (retrieval: R@k by cross-encoder scoring), called on every rank with the model in eval mode */
+    void (*after_validation)(void *ctx, m3ae_model *m, int64_t step, int rank);
 } m3ae_task;
 
 typedef struct {
