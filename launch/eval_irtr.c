@@ -163,6 +163,15 @@ int m3ae_irtr_evaluate(m3ae_model *m, const m3ae_tokenizer *tok, const char *dir
     return rc;
 }
 
+m3ae_irtr_grouping m3ae_irtr_grouping_of(const char *dir) {
+    m3ae_manifest man;
+    m3ae_error err;
+    if (m3ae_manifest_read(dir, &man, &err)) return M3AE_IRTR_GROUP_CAPTION;
+    const m3ae_irtr_grouping g = strcmp(man.task.task, "irtr") ? M3AE_IRTR_GROUP_CAPTION : M3AE_IRTR_GROUP_PAIR;
+    m3ae_manifest_free(&man);
+    return g;
+}
+
 /* ---- the command ---- */
 
 #define IRTR_W "/model/irtr_head.weight"
@@ -221,10 +230,7 @@ int m3ae_evaluate_irtr(const m3ae_irtr_eval_args *a, int n_over, char **over) {
     if (rc == 0) {
         code = M3AE_EXIT_DATA;
         rc = m3ae_manifest_read(dir, &man, &err);
-        if (rc == 0) {
-            if (!strcmp(man.task.task, "irtr")) g = M3AE_IRTR_GROUP_PAIR;
-            m3ae_manifest_free(&man);
-        }
+        if (rc == 0) m3ae_manifest_free(&man), g = m3ae_irtr_grouping_of(dir);
     }
     if (rc == 0 && groups) {
         if (!strcmp(groups, "pair")) g = M3AE_IRTR_GROUP_PAIR;

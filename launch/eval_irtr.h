@@ -36,6 +36,10 @@ int m3ae_irtr_evaluate(m3ae_model *m, const m3ae_tokenizer *tok, const char *dir
                        uint64_t max_images, int progress, const char *scores_path, m3ae_irtr_result *r,
                        m3ae_error *err);
 
+/* The default groups of dataset dir: pair for a roco-retrieval folder (task irtr), caption for a
+ * pretraining folder (MedPix); caption when the manifest cannot be read (the read reports that). */
+m3ae_irtr_grouping m3ae_irtr_grouping_of(const char *dir);
+
 /* Loads checkpoint path into m (by name, positions resized: m3ae_vqa_load_weights); when it has an
  * irtr_head (fine-tuned), that head is copied into the ITM match row the scoring reads. *zero_shot
  * = 1 when it has none (a pretraining checkpoint: the ITM head itself). 0, or -1 with err. */

@@ -144,7 +144,7 @@ static void after_validation(void *ctx, m3ae_model *m, int64_t step, int rank) {
     if (rank != 0 || !t->val_dir) return;
     m3ae_irtr_result r;
     m3ae_error err;
-    if (m3ae_irtr_evaluate(m, t->tok, t->val_dir, M3AE_IRTR_GROUP_PAIR, (uint64_t)t->cfg->irtr_val_images, 0, NULL, &r,
+    if (m3ae_irtr_evaluate(m, t->tok, t->val_dir, m3ae_irtr_grouping_of(t->val_dir), (uint64_t)t->cfg->irtr_val_images, 0, NULL, &r,
                            &err) != 0) {
         m3ae_warn("validation recall at step %lld failed: %s", (long long)step, err.msg);
         return;
