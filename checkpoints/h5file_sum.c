@@ -143,6 +143,12 @@ int m3ae_h5_sum_check(const char *path, int64_t *length, m3ae_error *err) {
         rc = 1;
         goto done;
     }
+    unsigned char sig[8];
+    if (got == (ssize_t)sizeof block && memcmp(block, MAGIC_LINE, strlen(MAGIC_LINE)) != 0 &&
+        pread(fd, sig, sizeof sig, M3AE_H5_USERBLOCK) == (ssize_t)sizeof sig && !memcmp(sig, hdf5_signature, 8)) {
+        rc = mismatch(err, path, "the checksum block at its start is damaged"); /* HDF5 after a user block */
+        goto done;
+    }
     if (got < (ssize_t)sizeof block || memcmp(block, MAGIC_LINE, strlen(MAGIC_LINE)) != 0) {
         rc = m3ae_error_set(err, "%s is neither an HDF5 file nor one with m3ae's whole-file checksum (its first bytes "
                                  "are damaged, or it is another kind of file); use an older checkpoint", path);
