@@ -41,20 +41,28 @@ static void make_block(unsigned char block[M3AE_H5_USERBLOCK], int64_t length, c
              BLOCK_VERSION, length, hex);
 }
 
-/* SHA-256 of bytes [from, end) of fd; -1 on a read error (errno). */
+/* SHA-256 of bytes [from, end) of fd; -1 on a read error or without memory (errno). */
 static int hash_from(int fd, off_t from, char hex[65]) {
-    static __thread unsigned char buf[1 << 20];
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = malloc(CHUNK); /* not static thread-local: that would cost every thread 1 MiB */
+    if (!buf) return -1;
     m3ae_sha256 s;
     m3ae_sha256_init(&s);
     off_t at = from;
     for (;;) {
-        ssize_t n = pread(fd, buf, sizeof buf, at);
+        ssize_t n = pread(fd, buf, CHUNK, at);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -1;
+        if (n < 0) {
+            int e = errno;
+            free(buf);
+            errno = e;
+            return -1;
+        }
         if (n == 0) break;
         m3ae_sha256_update(&s, buf, (size_t)n);
         at += n;
     }
+    free(buf);
     m3ae_sha256_final(&s, hex);
     return 0;
 }
