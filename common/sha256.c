@@ -32,6 +32,7 @@ static void block(m3ae_sha256 *s, const uint8_t *p) {
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 /* The same compression with the x86 SHA extensions (SHA-NI: Intel since Goldmont/Ice Lake, AMD since
  * Zen), about 10x the portable code: whole-file checksums of multi-GB checkpoints
@@ -67,11 +68,14 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void block_shani(m3ae_sha256 
     _mm_storeu_si128((__m128i *)&s->h[4], _mm_alignr_epi8(cdgh, t, 8));  /* H G F E */
 }
 
+/* CPUID directly: clang 14's __builtin_cpu_supports does not know "sha". Leaf 7 EBX bit 29 is SHA,
+ * leaf 1 ECX bits 19 and 9 are SSE4.1 and SSSE3. */
 static int have_shani(void) {
     static int known = -1;
     if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3");
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        int sse = __get_cpuid(1, &a, &b, &c, &d) && (c >> 19 & 1) && (c >> 9 & 1);
+        known = sse && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1);
     }
     return known;
 }
