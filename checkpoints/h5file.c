@@ -64,7 +64,11 @@ m3ae_h5 *m3ae_h5_create(const char *path, m3ae_error *err) {
     if (!f) return m3ae_error_set(err, "out of memory"), NULL;
     snprintf(f->path, sizeof f->path, "%s", path);
     snprintf(f->tmp, sizeof f->tmp, "%s.tmp-%d", path, (int)getpid());
-    f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE); /* room for the whole-file checksum (h5file_sum.c) */
+    f->file = fcpl < 0 || H5Pset_userblock(fcpl, M3AE_H5_USERBLOCK) < 0
+                  ? -1
+                  : H5Fcreate(f->tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    if (fcpl >= 0) H5Pclose(fcpl);
     if (f->file < 0) {
         h5_fail(err, "cannot create %s (%s); check that the folder exists and is writable", f->tmp, "");
         free(f);
@@ -185,6 +189,7 @@ int m3ae_h5_commit(m3ae_h5 *f, m3ae_error *err) {
     if (H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f->file) < 0)
         rc = h5_fail(err, "%s: flushing failed (is the disk full?)%s", f->tmp, "");
     f->file = -1;
+    if (rc == 0) rc = m3ae_h5_sum_write(f->tmp, err); /* only now, so a file cut short has no valid block */
     if (rc == 0 && m3ae_fsync_path(f->tmp, 0) != 0)
         rc = m3ae_error_set(err, "%s: fsync failed: %s (is the disk full?)", f->tmp, strerror(errno));
     if (rc == 0 && rename(f->tmp, f->path) != 0)
@@ -204,6 +209,7 @@ void m3ae_h5_abort(m3ae_h5 *f) {
 }
 
 m3ae_h5 *m3ae_h5_open(const char *path, m3ae_error *err) {
+    if (m3ae_h5_sum_check(path, NULL, err) < 0) return NULL; /* before libhdf5 reads a byte */
     h5_quiet();
     if (access(path, R_OK) != 0) return m3ae_error_set(err, "cannot read %s: %s", path, strerror(errno)), NULL;
     m3ae_h5 *f = calloc(1, sizeof *f);

@@ -51,11 +51,6 @@ static int parse_bytes(const char *v, size_t *out) {
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 typedef struct {
     m3ae_ar_algo algo;
     m3ae_ring *g;
@@ -65,21 +60,11 @@ int m3ae_bench_allreduce(int argc, char **argv) {
     size_t min_b = 1024, max_b = (size_t)256 << 20, chunk = M3AE_RING_CHUNK_FLOATS;
     int step = 4, iters = 20, warmup = 2, window = M3AE_RING_WINDOW;
     const char *algos_arg = "ring,hier,mpi", *json = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return M3AE_EXIT_OK;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "m3ae: error: bench allreduce: option '%s' needs a value\n", a);
-            usage(stderr);
-            return M3AE_EXIT_USAGE;
-        }
-        const char *v = argv[++i];
-        char *end = NULL;
-        long x = strtol(v, &end, 10);
-        int numeric = end && *end == '\0' && end != v;
+    m3ae_bench_args args = {.bench = "allreduce", .usage = usage, .argc = argc, .argv = argv};
+    while (m3ae_bench_next(&args) > 0) {
+        const char *a = args.opt, *v = args.val;
+        long x = args.num;
+        int numeric = args.numeric;
         size_t bytes = 0;
         if (!strcmp(a, "--min") && parse_bytes(v, &bytes) == 0)
             min_b = bytes;
@@ -99,13 +84,11 @@ int m3ae_bench_allreduce(int argc, char **argv) {
             window = (int)x;
         else if (!strcmp(a, "--json"))
             json = v;
-        else {
-            fprintf(stderr, "m3ae: error: bench allreduce: bad option or value '%s %s' (sizes like 1K, 4M; step 2 or 4; "
-                            "iters 1..100000; warmup 0..1000; chunk 1..2^30 floats; window 1..64)\n", a, v);
-            usage(stderr);
-            return M3AE_EXIT_USAGE;
-        }
+        else
+            return m3ae_bench_bad(&args, "(sizes like 1K, 4M; step 2 or 4; iters 1..100000; warmup 0..1000; "
+                                         "chunk 1..2^30 floats; window 1..64)");
     }
+    if (args.code >= 0) return args.code;
     if (min_b < sizeof(float) || min_b > max_b) {
         fprintf(stderr, "m3ae: error: bench allreduce: --min %zu --max %zu: give 4 <= min <= max bytes\n", min_b, max_b);
         return M3AE_EXIT_USAGE;
@@ -201,8 +184,7 @@ int m3ae_bench_allreduce(int argc, char **argv) {
                 t[k] = m3ae_now_s() - t0;
             }
             m3ae_dist_max_doubles(t, it);
-            qsort(t, (size_t)it, sizeof *t, cmp_double);
-            double med = it % 2 ? t[it / 2] : 0.5 * (t[it / 2 - 1] + t[it / 2]);
+            double med = m3ae_bench_median(t, it);
             double algbw = (double)bytes / med / 1e9;
             busbw[a] = algbw * factor;
             if (d.rank == 0) {

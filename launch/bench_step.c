@@ -25,11 +25,6 @@
 #include "model/registry.h"
 #include "model/tasks/pretrain.h"
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void usage(FILE *f) {
     fprintf(f, "usage: m3ae bench step [--config tiny|small|base] [--batch N] [--threads T] [--steps S]\n"
                "                       [--warmup W] [--device cpu|cuda]\n\n"
@@ -41,21 +36,11 @@ static void usage(FILE *f) {
 int m3ae_bench_step(int argc, char **argv) {
     const char *preset = "small", *device = "cpu";
     int batch = 8, threads = 0, steps = 5, warmup = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return M3AE_EXIT_OK;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "m3ae: error: bench step: option '%s' needs a value\n", a);
-            usage(stderr);
-            return M3AE_EXIT_USAGE;
-        }
-        const char *v = argv[++i];
-        char *end = NULL;
-        long x = strtol(v, &end, 10);
-        int numeric = end && *end == '\0' && end != v;
+    m3ae_bench_args args = {.bench = "step", .usage = usage, .argc = argc, .argv = argv};
+    while (m3ae_bench_next(&args) > 0) {
+        const char *a = args.opt, *v = args.val;
+        long x = args.num;
+        int numeric = args.numeric;
         if (!strcmp(a, "--config"))
             preset = v;
         else if (!strcmp(a, "--device"))
@@ -68,13 +53,10 @@ int m3ae_bench_step(int argc, char **argv) {
             steps = (int)x;
         else if (!strcmp(a, "--warmup") && numeric && x >= 0 && x <= 1000)
             warmup = (int)x;
-        else {
-            fprintf(stderr, "m3ae: error: bench step: bad option or value '%s %s' (batch 1..4096, threads 0..1024, "
-                            "steps 1..100000, warmup 0..1000)\n", a, v);
-            usage(stderr);
-            return M3AE_EXIT_USAGE;
-        }
+        else
+            return m3ae_bench_bad(&args, "(batch 1..4096, threads 0..1024, steps 1..100000, warmup 0..1000)");
     }
+    if (args.code >= 0) return args.code;
     m3ae_config cfg;
     m3ae_error err;
     if (m3ae_config_preset(&cfg, preset, &err)) {
@@ -183,8 +165,7 @@ int m3ae_bench_step(int argc, char **argv) {
         times[s] = t;
         if (t < best) best = t;
     }
-    qsort(times, (size_t)steps, sizeof *times, cmp_double);
-    double mean = sum / steps, median = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
+    double mean = sum / steps, median = m3ae_bench_median(times, steps);
     free(times);
     m3ae_flops fl;
     m3ae_flops_compute(&cfg, &fl);

@@ -515,6 +515,69 @@ def chunk_dims(shape):
     return tuple(chunk)
 
 
+USERBLOCK = 512  # checkpoints/h5file.h M3AE_H5_USERBLOCK
+BLOCK_MAGIC = b"m3ae-whole-file-sha256\n"
+
+
+def _whole_file_block(length, hexdigest):
+    """The whole-file checksum block of checkpoints/h5file_sum.c, byte for byte."""
+    text = BLOCK_MAGIC + b"version 1\nlength %d\nsha256 %s\n" % (length, hexdigest.encode())
+    return text + b"\0" * (USERBLOCK - len(text))
+
+
+def _sha256_after_block(f):
+    import hashlib
+    h = hashlib.sha256()
+    f.seek(USERBLOCK)
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def write_whole_file_block(path):
+    """After h5py closed a file made with userblock_size=USERBLOCK: its length and the SHA-256 of the
+    bytes after the user block go into the block (m3ae checks them before libhdf5 parses the file)."""
+    with open(path, "r+b") as f:
+        length = os.fstat(f.fileno()).st_size
+        digest = _sha256_after_block(f)
+        f.seek(0)
+        f.write(_whole_file_block(length, digest))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def check_whole_file_block(path):
+    """As m3ae_h5_sum_check: refuses a damaged file before h5py (libhdf5) parses it. A file that starts
+    with the HDF5 signature has no block (an older m3ae, tools/reference fixtures): one warning."""
+    with open(path, "rb") as f:
+        head = f.read(USERBLOCK)
+        if head[:8] == b"\x89HDF\r\n\x1a\n":
+            warn(f"{path} has no whole-file checksum (written by an older m3ae or another tool): read unchecked")
+            return
+        damaged = f"{path}: whole-file checksum mismatch (%s): the file is damaged; use an older checkpoint"
+        if not head.startswith(BLOCK_MAGIC):
+            f.seek(USERBLOCK)
+            if f.read(8) == b"\x89HDF\r\n\x1a\n":
+                raise ConvertError(damaged % "the checksum block at its start is damaged")
+            raise ConvertError(f"{path} is neither an HDF5 file nor one with m3ae's whole-file checksum")
+        try:
+            fields = dict(line.split(" ", 1) for line in head[len(BLOCK_MAGIC):].split(b"\0", 1)[0].decode().splitlines())
+            length, digest = int(fields["length"]), fields["sha256"]
+            if fields["version"] != "1":
+                raise ConvertError(f"{path}: whole-file checksum block of version {fields['version']}; this "
+                                   f"converter reads version 1")
+            ok = _whole_file_block(length, digest) == head
+        except (ValueError, KeyError, UnicodeDecodeError):
+            ok = False
+        if not ok:
+            raise ConvertError(damaged % "the checksum block at its start is damaged")
+        size = os.fstat(f.fileno()).st_size
+        if size != length:
+            raise ConvertError(damaged % f"it is {size} bytes, its checksum block says {length}: truncated or extended")
+        if _sha256_after_block(f) != digest:
+            raise ConvertError(damaged % f"the SHA-256 of its {length - USERBLOCK} bytes differs from the one written")
+
+
 def write_h5(path, tensors, moments, attrs, compact=False):
     """tensors: ordered {key: float32 numpy}; moments: None or {key: (m, v)}; attrs: dict.
     compact: HDF5 1.10 object layout (single-chunk index: ~3 KB less per tensor; needs libhdf5 >= 1.10),
@@ -522,7 +585,7 @@ def write_h5(path, tensors, moments, attrs, compact=False):
     import h5py
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        with h5py.File(tmp, "w", libver=("v110", "v110") if compact else None) as f:
+        with h5py.File(tmp, "w", libver=("v110", "v110") if compact else None, userblock_size=USERBLOCK) as f:
             def put(name, a):
                 a = np.ascontiguousarray(a, dtype="<f4")
                 if a.ndim == 0:
@@ -541,6 +604,7 @@ def write_h5(path, tensors, moments, attrs, compact=False):
                     f.attrs.create(k, v, dtype=s)
                 else:
                     f.attrs.create(k, np.int64(v), dtype="<i8")
+        write_whole_file_block(tmp)  # after closing, before the rename: only a whole file has a valid block
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -688,6 +752,7 @@ def cmd_to_h5(args):
 # --------------------------------------------------------------------------------------------
 def read_h5(path):
     import h5py
+    check_whole_file_block(path)
     with h5py.File(path, "r") as f:
         fmt = f.attrs.get("format")
         if isinstance(fmt, bytes):

@@ -20,12 +20,16 @@ sha=$(sha256sum "$CACHE/phantom64/manifest.json" | cut -d" " -f1)
 data=$($py -c 'import sys, h5py; print(h5py.File(sys.argv[1], "r").attrs["data"])' "$ck")
 check 'grep -q "phantom64: 64 samples, manifest sha256 $sha" <<<"$data"' "the data attribute is '$data'"
 
+# edited in place with h5py: the whole-file checksum is written again over the edit, so that the
+# check under test (not the whole-file one, tests/checkpoints/test_whole_file.sh) sees the change
+reseal() { $py -c 'import sys; sys.path.insert(0, sys.argv[1]); import convert_checkpoint as c; c.write_whole_file_block(sys.argv[2])' "$SRC/tools" "$1"; }
 cp "$ck" "$W/flipped.h5"
 $py - "$W/flipped.h5" <<'PY' || { echo "FAIL: flipping with h5py"; exit 1; }
 import sys, h5py
 with h5py.File(sys.argv[1], "r+") as f:
     f.attrs.modify("step", f.attrs["step"] ^ 1)
 PY
+reseal "$W/flipped.h5" || { echo "FAIL: resealing"; exit 1; }
 out=$("$M3AE" ckpt verify "$W/flipped.h5" 2>&1); rc=$?
 check '[ $rc -eq 4 ] && grep -q "attribute checksum" <<<"$out"' "a flipped step: exit $rc, expected 4: $out"
 out=$("$M3AE" ckpt inspect "$W/flipped.h5" 2>&1); rc=$?
@@ -42,6 +46,7 @@ with h5py.File(sys.argv[1], "r+") as f:
     f.attrs.modify("step", f.attrs["step"] ^ 1)
     del f.attrs["attr_sha256"]
 PY
+reseal "$W/old.h5" || { echo "FAIL: resealing"; exit 1; }
 out=$("$M3AE" ckpt verify "$W/old.h5" 2>&1); rc=$?
 check '[ $rc -eq 0 ] && grep -q "no attribute checksum (written by an older m3ae" <<<"$out"' "a file without the checksum: exit $rc: $out"
 [ $fail -eq 0 ] && echo "attribute checksum test passed"

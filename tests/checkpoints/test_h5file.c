@@ -113,7 +113,7 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd, "rm -f %s/*.tmp-*", dir);
     T_CHECK(system(cmd) == 0, "cleanup");
 
-    /* corruption inside a chunk is caught by Fletcher32 */
+    /* corruption inside a chunk: caught by the whole-file checksum, and by Fletcher32 */
     T_CHECK(write_sample(path, 0.0f) == 0, "rewrite");
     FILE *fp = fopen(path, "r+b");
     T_CHECK(fp != NULL, "open for corruption");
@@ -125,6 +125,11 @@ int main(int argc, char **argv) {
         memset(junk, 0x5a, sizeof junk);
         fwrite(junk, 1, sizeof junk, fp);
         fclose(fp);
+        /* the whole-file checksum refuses it before libhdf5 parses a byte */
+        T_CHECK(m3ae_h5_verify(path, &nd, &nv, &err) != 0 && strstr(err.msg, "whole-file checksum mismatch"),
+                "the whole-file checksum missed the damage: %s", err.msg);
+        /* sealed again over the damage (what a bad disk under a correct block would give): Fletcher32 */
+        T_CHECK(m3ae_h5_sum_write(path, &err) == 0, "re-sealing: %s", err.msg);
         int bad = m3ae_h5_verify(path, &nd, &nv, &err);
         T_CHECK(bad >= 1 && strstr(err.msg, "corrupt"), "corruption not detected: bad=%d msg=%s", bad, err.msg);
         printf("corruption reported as: %s\n", err.msg);

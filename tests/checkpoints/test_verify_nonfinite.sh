@@ -14,6 +14,9 @@ pretrain "$W/run" max_steps=1 warmup_steps=0 >"$W/train.log" 2>&1 || { cat "$W/t
 ck=$W/run/checkpoints/step_0000001.h5
 out=$("$M3AE" ckpt verify "$ck" 2>&1); rc=$?
 check '[ $rc -eq 0 ] && grep -q "every value is finite" <<<"$out"' "a finite checkpoint: exit $rc: $out"
+# edited in place with h5py: the whole-file checksum is written again over the edit, so that the
+# check under test (not the whole-file one, tests/checkpoints/test_whole_file.sh) sees the change
+reseal() { $py -c 'import sys; sys.path.insert(0, sys.argv[1]); import convert_checkpoint as c; c.write_whole_file_block(sys.argv[2])' "$SRC/tools" "$1"; }
 cp "$ck" "$W/poisoned.h5"
 $py - "$W/poisoned.h5" <<'PY' || { echo "FAIL: poisoning with h5py"; exit 1; }
 import sys, h5py, numpy as np
@@ -23,6 +26,7 @@ with h5py.File(sys.argv[1], "r+") as f:
     m = f["optimizer/exp_avg_sq/language_encoder.embeddings.word_embeddings.weight"]
     a = m[...]; a.flat[0] = -np.inf; m[...] = a
 PY
+reseal "$W/poisoned.h5" || { echo "FAIL: resealing"; exit 1; }
 out=$("$M3AE" ckpt verify "$W/poisoned.h5" 2>&1); rc=$?
 check '[ $rc -eq 4 ]' "a poisoned checkpoint: exit $rc, expected 4: $out"
 check 'grep -q "/model/mim_head.decoder_pred.bias holds 1 NaN and 1 Inf" <<<"$out"' "the poisoned weight is not named: $out"
