@@ -22,9 +22,11 @@ W=$(mktemp -d /tmp/m3ae-irtr-XXXXXX); trap 'rm -rf "$W"' EXIT
 phantom_data phantom64 64 11
 pretrain "$W/pre" max_steps=2 ckpt_every=2 >"$W/pre.log" 2>&1 || { echo "FAIL: pretrain: $(tail -5 "$W/pre.log")"; exit 1; }
 PRE=$W/pre/checkpoints/step_0000002.h5
-$PY - "$PRE" "$W" <<'PY' || { echo "FAIL: could not write the modified checkpoints"; exit 1; }
+$PY - "$PRE" "$W" "$SRC/tools" <<'PY' || { echo "FAIL: could not write the modified checkpoints"; exit 1; }
 import h5py, shutil, sys
 pre, w = sys.argv[1], sys.argv[2]
+sys.path.insert(0, sys.argv[3])
+import convert_checkpoint  # write_whole_file_block: edited in place, the file is sealed again
 for name in ("neg", "zero", "ft"):
     shutil.copy(pre, f"{w}/{name}.h5")
     with h5py.File(f"{w}/{name}.h5", "r+") as f:
@@ -34,6 +36,8 @@ for name in ("neg", "zero", "ft"):
             continue
         W[1], B[1] = (-W[1], -B[1]) if name == "neg" else (0 * W[1], 0 * B[1])
         f["model/itm_head.fc.weight"][...], f["model/itm_head.fc.bias"][...] = W, B
+for name in ("neg", "zero", "ft"):
+    convert_checkpoint.write_whole_file_block(f"{w}/{name}.h5")
 PY
 ev() { # NAME CHECKPOINT [args...]
   local n=$1 c=$2; shift 2
