@@ -22,8 +22,16 @@
 
 /* JOINT (objective = joint only): masked text + kept patches, both the MLM and the MIM head. */
 /* VQA (fine-tuning, cfg.vqa_labels > 0): question text + full image -> the VQA head on the pooled features. */
-typedef enum { M3AE_PASS_MLM = 0, M3AE_PASS_MIM = 1, M3AE_PASS_ITM = 2, M3AE_PASS_JOINT = 3, M3AE_PASS_VQA = 4 } m3ae_pass;
-enum { M3AE_PASS_KINDS = 5 };
+/* CLS (fine-tuning, cfg.cls_labels > 0): caption + full image -> the classification head on the pooled features. */
+typedef enum {
+    M3AE_PASS_MLM = 0,
+    M3AE_PASS_MIM = 1,
+    M3AE_PASS_ITM = 2,
+    M3AE_PASS_JOINT = 3,
+    M3AE_PASS_VQA = 4,
+    M3AE_PASS_CLS = 5
+} m3ae_pass;
+enum { M3AE_PASS_KINDS = 6 };
 
 /* One micro-batch; every pointer is host memory. m3ae_model_stage reads the arrays; the passes read
  * only the scalars (B, step, denominators) of the batch they are given. */
@@ -48,6 +56,11 @@ typedef struct {
      * averaged over (<= 0: B). */
     const int32_t *vqa_labels; /* (B) */
     double vqa_denom;
+    /* CLS pass: the class of each sample in [0, cls_labels), or -1 for a class outside the
+     * vocabulary (no loss, never correct). cls_denom: the samples the cross-entropy is averaged over
+     * (<= 0: B). */
+    const int32_t *cls_labels; /* (B) */
+    double cls_denom;
 } m3ae_batch;
 
 typedef struct {
@@ -57,6 +70,8 @@ typedef struct {
     double mim_count; /* removed patches */
     double vqa;                   /* BCE-with-logits summed over the labels, averaged over vqa_denom */
     int vqa_count, vqa_correct;   /* samples, argmax == label (label -1 never correct) */
+    double cls;                   /* softmax cross-entropy averaged over cls_denom */
+    int cls_count, cls_correct;   /* samples, argmax == label (label -1 never correct) */
 } m3ae_losses;
 
 typedef struct m3ae_model m3ae_model;
@@ -127,7 +142,7 @@ void m3ae_model_set_mlm_all_positions(m3ae_model *m, int all);
 
 /* An output of the last forward pass by its fixture name (vision_embeds, text_embeds,
  * fusion_text_<i>, fusion_image_<i>, cls_feats, mlm_logits, mim_pred, mim_target, mim_mask,
- * itm_logits, vqa_logits): backend pointer and element count, or NULL when the name is unknown / not produced. */
+ * itm_logits, vqa_logits, cls_logits): backend pointer and element count, or NULL when the name is unknown / not produced. */
 const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *numel);
 
 /* Bytes of parameters, gradients, activations, the reserved backend workspace and the staging area;
