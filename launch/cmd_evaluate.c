@@ -235,19 +235,8 @@ int m3ae_cmd_evaluate(int argc, char **argv) {
     char **over = calloc((size_t)argc, sizeof *over);
     int n_over = 0;
     if (!over) return fprintf(stderr, "m3ae: error: out of memory\n"), M3AE_EXIT_SYSTEM;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(s, "--task") && v) task = v, i++;
-        else if (!strcmp(s, "--checkpoint") && v) ckpt = v, i++;
-        else if (!strcmp(s, "--data") && v) dir = v, i++;
-        else if (!strcmp(s, "--json") && v) json = v, i++;
-        else if (s[0] != '-' && strchr(s, '=')) over[n_over++] = argv[i];
-        else {
-            fprintf(stderr, "m3ae: error: unknown or incomplete argument '%s' for m3ae evaluate (see --help)\n", s);
-            free(over);
-            return M3AE_EXIT_USAGE;
-        }
-    }
+    const m3ae_cli_opt opts[] = {{"--task", &task}, {"--checkpoint", &ckpt}, {"--data", &dir}, {"--json", &json}};
+    if (m3ae_eval_parse_args(argc, argv, "evaluate", opts, 4, over, &n_over) != 0) return free(over), M3AE_EXIT_USAGE;
     int code = M3AE_EXIT_USAGE, row = -1;
     for (int i = 0; task && i < (int)(sizeof tasks / sizeof tasks[0]); i++)
         if (!strcmp(tasks[i].task, task)) row = i;

@@ -162,20 +162,9 @@ int m3ae_cmd_predict(int argc, char **argv) {
     char **over = calloc((size_t)argc, sizeof *over);
     int n_over = 0;
     if (!over) return fprintf(stderr, "m3ae: error: out of memory\n"), M3AE_EXIT_SYSTEM;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(s, "--task") && v) task = v, i++;
-        else if (!strcmp(s, "--checkpoint") && v) ckpt = v, i++;
-        else if (!strcmp(s, "--labels") && v) labels = v, i++;
-        else if (!strcmp(s, "--input") && v) in = v, i++;
-        else if (!strcmp(s, "--out") && v) out = v, i++;
-        else if (s[0] != '-' && strchr(s, '=')) over[n_over++] = argv[i];
-        else {
-            fprintf(stderr, "m3ae: error: unknown or incomplete argument '%s' for m3ae predict (see --help)\n", s);
-            free(over);
-            return M3AE_EXIT_USAGE;
-        }
-    }
+    const m3ae_cli_opt opts[] = {
+        {"--task", &task}, {"--checkpoint", &ckpt}, {"--labels", &labels}, {"--input", &in}, {"--out", &out}};
+    if (m3ae_eval_parse_args(argc, argv, "predict", opts, 5, over, &n_over) != 0) return free(over), M3AE_EXIT_USAGE;
     int code = M3AE_EXIT_USAGE;
     const m3ae_eval_task *t = m3ae_eval_task_find(task);
     if (!ckpt || !labels || !in || !out)

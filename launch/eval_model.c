@@ -1,6 +1,7 @@
 /* The fine-tuned model of evaluate and predict (launch/eval_model.h). */
 #include "launch/eval_model.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,4 +70,24 @@ void m3ae_eval_model_close(m3ae_eval_model *e) {
     if (e->tok) m3ae_tokenizer_free(e->tok);
     free(e->cfg);
     memset(e, 0, sizeof *e);
+}
+
+int m3ae_eval_parse_args(int argc, char **argv, const char *cmd, const m3ae_cli_opt *opts, int n_opts, char **over,
+                         int *n_over) {
+    *n_over = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int k = 0;
+        while (k < n_opts && !(v && !strcmp(s, opts[k].flag))) k++;
+        if (k < n_opts) {
+            *opts[k].value = v;
+            i++;
+        } else if (s[0] != '-' && strchr(s, '=')) {
+            over[(*n_over)++] = argv[i];
+        } else {
+            fprintf(stderr, "m3ae: error: unknown or incomplete argument '%s' for m3ae %s (see --help)\n", s, cmd);
+            return -1;
+        }
+    }
+    return 0;
 }

@@ -1,7 +1,8 @@
 /* What `m3ae evaluate` and `m3ae predict` share: a fine-tuned model opened from its checkpoint for
  * forward passes (the checkpoint's configuration text + key=value overrides, the tokenizer, the
  * backend, the model of a given batch with its head's label count, the weights with the head
- * required), and the downstream tasks they know, as a table (one row per --task). */
+ * required), the downstream tasks they know, as a table (one row per --task), and their command
+ * line. */
 #ifndef M3AE_LAUNCH_EVAL_MODEL_H
 #define M3AE_LAUNCH_EVAL_MODEL_H
 
@@ -44,5 +45,15 @@ int m3ae_eval_model_open(m3ae_eval_model *e, const m3ae_eval_task *t, const char
                          m3ae_error *err);
 /* Frees what was opened (any step). */
 void m3ae_eval_model_close(m3ae_eval_model *e);
+
+/* The command line of evaluate and predict: "--flag VALUE" for each option (its value pointer set),
+ * "key=value" arguments collected into over (room for argc entries; *n_over of them). An unknown or
+ * incomplete argument prints "unknown or incomplete argument ... for m3ae CMD" and returns -1. */
+typedef struct {
+    const char *flag;
+    const char **value;
+} m3ae_cli_opt;
+int m3ae_eval_parse_args(int argc, char **argv, const char *cmd, const m3ae_cli_opt *opts, int n_opts, char **over,
+                         int *n_over);
 
 #endif

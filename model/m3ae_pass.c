@@ -626,12 +626,14 @@ static double vqa_forward(m3ae_model *m, const m3ae_batch *b) {
     return m->last.vqa;
 }
 
-static void vqa_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *dY) {
-    m3ae_backend *be = m->be;
+/* The backward of a classifier head pass (VQA, CLS): the head from its logit gradients, then the
+ * poolers; dX, dY as pooler_backward. */
+static void classifier_pass_backward(m3ae_model *m, const m3ae_batch *b, const m3ae_classifier_w *w,
+                                     m3ae_classifier_w *g, const m3ae_classifier_acts *ha, int n,
+                                     m3ae_grad_group_kind group, float *dX, float *dY) {
     m3ae_acts *a = &m->a;
-    const int B = b->B, H2 = 2 * m->cfg.hidden_size, n = m->cfg.vqa_labels;
-    m3ae_classifier_backward(be, &m->w.vqa, &m->g.vqa, &a->vqa, a->cls, a->d_cls, a->s.t1, a->s.t2, B, H2, n);
-    m3ae_grad_final(m, M3AE_GG_VQA_HEAD, 0, 0);
+    m3ae_classifier_backward(m->be, w, g, ha, a->cls, a->d_cls, a->s.t1, a->s.t2, b->B, 2 * m->cfg.hidden_size, n);
+    m3ae_grad_final(m, group, 0, 0);
     pooler_backward(m, b, dX, dY);
 }
 
@@ -656,14 +658,6 @@ static double cls_forward(m3ae_model *m, const m3ae_batch *b) {
     return m->last.cls;
 }
 
-static void cls_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *dY) {
-    m3ae_backend *be = m->be;
-    m3ae_acts *a = &m->a;
-    const int B = b->B, H2 = 2 * m->cfg.hidden_size, n = m->cfg.cls_labels;
-    m3ae_classifier_backward(be, &m->w.cls_head, &m->g.cls_head, &a->cls_head, a->cls, a->d_cls, a->s.t1, a->s.t2, B, H2, n);
-    m3ae_grad_final(m, M3AE_GG_CLS_HEAD, 0, 0);
-    pooler_backward(m, b, dX, dY);
-}
 
 /* ---- the passes ---- */
 
@@ -710,11 +704,13 @@ void m3ae_model_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
         has[0] = has[1] = 1;
         break;
     case M3AE_PASS_VQA:
-        vqa_backward(m, b, a->dS[0][0], a->dS[0][1]);
+        classifier_pass_backward(m, b, &m->w.vqa, &m->g.vqa, &a->vqa, m->cfg.vqa_labels, M3AE_GG_VQA_HEAD, a->dS[0][0],
+                                 a->dS[0][1]);
         has[0] = has[1] = 1;
         break;
     case M3AE_PASS_CLS:
-        cls_backward(m, b, a->dS[0][0], a->dS[0][1]);
+        classifier_pass_backward(m, b, &m->w.cls_head, &m->g.cls_head, &a->cls_head, m->cfg.cls_labels, M3AE_GG_CLS_HEAD,
+                                 a->dS[0][0], a->dS[0][1]);
         has[0] = has[1] = 1;
         break;
     case M3AE_PASS_JOINT:

@@ -4,9 +4,25 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "common/arena.h"
 #include "common/rng.h"
 #include "io/image.h"
 #include "io/image_transform.h"
+
+void m3ae_sample_arrays_alloc(int B, int S, int L, float **images, int32_t **text_ids, int32_t **text_masks,
+                              int64_t **sample_ids) {
+    *images = m3ae_alloc((size_t)B * 3 * S * S * sizeof(float), "loader images (B,3,S,S)");
+    *text_ids = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader text ids (B,L)");
+    *text_masks = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader text masks (B,L)");
+    *sample_ids = m3ae_alloc((size_t)B * sizeof(int64_t), "loader sample ids (B)");
+}
+
+void m3ae_sample_arrays_free(float *images, int32_t *text_ids, int32_t *text_masks, int64_t *sample_ids) {
+    m3ae_free(images);
+    m3ae_free(text_ids);
+    m3ae_free(text_masks);
+    m3ae_free(sample_ids);
+}
 
 int m3ae_sample_image(const m3ae_record_view *v, int size, int random_crop, uint64_t seed, uint64_t epoch,
                       uint64_t sample, float *out, m3ae_error *err) {

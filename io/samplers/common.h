@@ -6,6 +6,7 @@
  *                       clip_resizedcrop (RandomResizedCrop scale (0.9,1.0), bicubic) drawn from
  *                       (seed, M3AE_RNG_CROP, epoch, sample), so that resume, rank and thread
  *                       counts give the same crops
+ *   m3ae_sample_arrays_alloc / _free  the images, texts and sample ids of a batch
  *   m3ae_sample_text    caption c of the record -> ids (L) <s> ... </s> <pad>... and mask (L) 1 real,
  *                       0 padding; scratch holds L ids (the pipeline worker's scratch) */
 #ifndef M3AE_IO_SAMPLERS_COMMON_H
@@ -16,6 +17,12 @@
 #include "common/error.h"
 #include "io/shard.h"
 #include "io/tokenizer.h"
+
+/* The arrays every sampler's batch has: images (B,3,S,S), text ids and masks (B,L), sample ids (B),
+ * allocated with m3ae_alloc (fatal when out of memory, naming the array) and freed together. */
+void m3ae_sample_arrays_alloc(int B, int S, int L, float **images, int32_t **text_ids, int32_t **text_masks,
+                              int64_t **sample_ids);
+void m3ae_sample_arrays_free(float *images, int32_t *text_ids, int32_t *text_masks, int64_t *sample_ids);
 
 /* 0, or -1 with err (out of memory, a transform error). */
 int m3ae_sample_image(const m3ae_record_view *v, int size, int random_crop, uint64_t seed, uint64_t epoch,

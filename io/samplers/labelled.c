@@ -22,19 +22,16 @@ static void *batch_alloc(void *ctx, int B) {
     const int S = s->cfg.image_size, L = s->cfg.max_text_len;
     m3ae_label_batch *b = m3ae_alloc(sizeof *b, "labelled batch");
     b->B = B, b->S = S, b->L = L;
-    b->images = m3ae_alloc((size_t)B * 3 * S * S * sizeof(float), "loader images (B,3,S,S)");
-    b->text_ids = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader text ids (B,L)");
-    b->text_masks = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader text masks (B,L)");
+    m3ae_sample_arrays_alloc(B, S, L, &b->images, &b->text_ids, &b->text_masks, &b->sample_ids);
     b->labels = m3ae_alloc((size_t)B * sizeof(int32_t), "loader labels (B)");
-    b->sample_ids = m3ae_alloc((size_t)B * sizeof(int64_t), "loader sample ids (B)");
     return b;
 }
 
 static void batch_free(void *ctx, void *batch) {
     (void)ctx;
     m3ae_label_batch *b = batch;
-    void *p[] = {b->images, b->text_ids, b->text_masks, b->labels, b->sample_ids};
-    for (size_t i = 0; i < sizeof p / sizeof *p; i++) m3ae_free(p[i]);
+    m3ae_sample_arrays_free(b->images, b->text_ids, b->text_masks, b->sample_ids);
+    m3ae_free(b->labels);
     m3ae_free(b);
 }
 

@@ -33,16 +33,13 @@ static void *batch_alloc(void *ctx, int B) {
     b->B = B, b->S = S, b->L = L, b->N = N;
     b->mim_keep = s->keep;
     size_t img = (size_t)B * 3 * S * S;
-    b->images = m3ae_alloc(img * sizeof(float), "loader images (B,3,S,S)");
+    m3ae_sample_arrays_alloc(B, S, L, &b->images, &b->text_ids, &b->text_masks, &b->sample_ids);
     b->itm_images = m3ae_alloc(img * sizeof(float), "loader ITM images (B,3,S,S)");
-    b->text_ids = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader text ids (B,L)");
-    b->text_masks = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader text masks (B,L)");
     b->mlm_ids = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader MLM ids (B,L)");
     b->mlm_labels = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader MLM labels (B,L)");
     b->mim_noise = m3ae_alloc((size_t)B * N * sizeof(float), "loader MIM noise (B,N)");
     b->mim_ids_shuffle = m3ae_alloc((size_t)B * N * sizeof(int32_t), "loader MIM ids (B,N)");
     b->itm_labels = m3ae_alloc((size_t)B * sizeof(int32_t), "loader ITM labels (B)");
-    b->sample_ids = m3ae_alloc((size_t)B * sizeof(int64_t), "loader sample ids (B)");
     b->itm_wrong_ids = m3ae_alloc((size_t)B * sizeof(int64_t), "loader ITM ids (B)");
     return b;
 }
@@ -50,8 +47,9 @@ static void *batch_alloc(void *ctx, int B) {
 static void batch_free(void *ctx, void *batch) {
     (void)ctx;
     m3ae_pretrain_batch *b = batch;
-    void *p[] = {b->images,          b->itm_images, b->text_ids,   b->text_masks, b->mlm_ids,      b->mlm_labels,
-                 b->mim_noise,       b->mim_ids_shuffle, b->itm_labels, b->sample_ids, b->itm_wrong_ids};
+    m3ae_sample_arrays_free(b->images, b->text_ids, b->text_masks, b->sample_ids);
+    void *p[] = {b->itm_images, b->mlm_ids,    b->mlm_labels,   b->mim_noise,
+                 b->mim_ids_shuffle, b->itm_labels, b->itm_wrong_ids};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) m3ae_free(p[i]);
     m3ae_free(b);
 }

@@ -12,12 +12,17 @@
 #include "launch/train/task_source.h"
 #include "model/flops.h"
 
-m3ae_task_source *m3ae_label_source_open(const m3ae_label_task_ctx *t, const char *dir, int leases, int rank, int world,
-                                         const char *task, const char *what, const char *formats, int n_labels,
-                                         m3ae_error *err) {
+static int n_labels(const m3ae_label_task_ctx *t) {
+    const m3ae_config *c = &t->cfg->model;
+    return t->desc->pass == M3AE_PASS_CLS ? c->cls_labels : c->vqa_labels;
+}
+
+static m3ae_task_source *source_open(void *ctx, const char *dir, int leases, int rank, int world, m3ae_error *err) {
+    const m3ae_label_task_ctx *t = ctx;
+    const m3ae_label_task_desc *d = t->desc;
     const m3ae_train_config *c = t->cfg;
     m3ae_task_dataset ds;
-    if (m3ae_task_dataset_read(dir, task, what, formats, n_labels, &ds, err) != 0) return NULL;
+    if (m3ae_task_dataset_read(dir, d->task, d->what, d->formats, n_labels(t), &ds, err) != 0) return NULL;
     if (c->model.image_size > ds.store_size)
         m3ae_warn("dataset %s stores images with a shorter side of %d px; image_size = %d upsamples them", dir,
                   ds.store_size, c->model.image_size);
@@ -29,21 +34,97 @@ m3ae_task_source *m3ae_label_source_open(const m3ae_label_task_ctx *t, const cha
                                     .image_size = c->model.image_size,
                                     .max_text_len = c->model.max_text_len,
                                     .random_crop = (int)c->random_crop && training,
-                                    .n_labels = n_labels,
+                                    .n_labels = n_labels(t),
                                     .seed = (uint64_t)c->seed};
     if (m3ae_label_sampler_init(s, &sc, err) != 0) return free(s), NULL;
     m3ae_pipeline_config pc = m3ae_task_pipeline_config(c, dir, leases, rank, world);
     return m3ae_task_source_open(&pc, m3ae_label_sampler_table(s), s, err);
 }
 
-void m3ae_label_flops(const m3ae_train_config *c, int n_labels, const char *what, double *work, double *official,
-                      char *detail, size_t detail_len) {
+enum { DENOM_SAMPLES, N_DENOMS };
+
+static void counts(const void *batch, double *c) { c[DENOM_SAMPLES] = ((const m3ae_label_batch *)batch)->B; }
+
+/* model_batch and observe need the pass, which the trainer's callbacks do not carry: one pair per
+ * pass kind (the labels go to that pass's field of m3ae_batch, the loss comes from its fields of
+ * m3ae_losses). */
+static m3ae_batch label_batch(const void *batch, uint64_t step, const double *d, m3ae_pass pass) {
+    const m3ae_label_batch *s = batch;
+    m3ae_batch b = {.B = s->B,
+                    .images = s->images,
+                    .text_ids = s->text_ids,
+                    .text_masks = s->text_masks,
+                    .sample_ids = s->sample_ids,
+                    .step = step};
+    if (pass == M3AE_PASS_CLS) b.cls_labels = s->labels, b.cls_denom = d ? d[DENOM_SAMPLES] : 0;
+    else b.vqa_labels = s->labels, b.vqa_denom = d ? d[DENOM_SAMPLES] : 0;
+    return b;
+}
+
+static void label_observe(double loss, int correct, const void *batch, int validation, double *num, double *den) {
+    const m3ae_label_batch *b = batch;
+    if (!validation) {
+        num[M3AE_LABEL_T_HEAD] += loss;
+        num[M3AE_LABEL_T_ACC] += correct, den[M3AE_LABEL_T_ACC] += b->B;
+        return;
+    }
+    num[M3AE_LABEL_V_LOSS] += loss * b->B, den[M3AE_LABEL_V_LOSS] += b->B;
+    num[M3AE_LABEL_V_ACC] += correct, den[M3AE_LABEL_V_ACC] += b->B;
+}
+
+static m3ae_batch vqa_batch(const void *batch, uint64_t step, const double *d) {
+    return label_batch(batch, step, d, M3AE_PASS_VQA);
+}
+static m3ae_batch cls_batch(const void *batch, uint64_t step, const double *d) {
+    return label_batch(batch, step, d, M3AE_PASS_CLS);
+}
+static void vqa_observe(const m3ae_losses *l, const void *batch, int validation, double *num, double *den) {
+    label_observe(l->vqa, l->vqa_correct, batch, validation, num, den);
+}
+static void cls_observe(const m3ae_losses *l, const void *batch, int validation, double *num, double *den) {
+    label_observe(l->cls, l->cls_correct, batch, validation, num, den);
+}
+
+/* flops has the configuration but not the task: the head width from whichever head is configured
+ * (a labelled run configures exactly one). */
+static void flops(const m3ae_train_config *c, const m3ae_metric_set *interval, double *work, double *official,
+                  char *detail, size_t detail_len) {
+    (void)interval;
     m3ae_flops f;
     m3ae_flops_compute(&c->model, &f);
+    const int n_labels = c->model.cls_labels > 0 ? c->model.cls_labels : c->model.vqa_labels;
     const double H2 = 2.0 * c->model.hidden_size, n = n_labels;
     const double head = 2 * (H2 * H2 + H2 * n);
     *work = *official = 3 * (f.forward[2] - f.head[2] + head);
-    if (detail) snprintf(detail, detail_len, "%s pass (text + full image, %d labels)", what, n_labels);
+    if (detail)
+        snprintf(detail, detail_len, "%s pass (text + full image, %d labels)", c->model.cls_labels > 0 ? "CLS" : "VQA",
+                 n_labels);
+}
+
+static int init_from(void *ctx, const char *path, m3ae_model *m, m3ae_error *err) {
+    const m3ae_label_task_ctx *t = ctx;
+    return m3ae_task_load_weights(path, m, t->desc->head, NULL, err);
+}
+
+m3ae_task m3ae_label_task(m3ae_label_task_ctx *ctx, const m3ae_label_task_desc *d) {
+    ctx->desc = d;
+    const int cls = d->pass == M3AE_PASS_CLS;
+    m3ae_task t = {.name = d->name,
+                   .ctx = ctx,
+                   .passes = d->passes(),
+                   .train_metrics = d->train_metrics,
+                   .n_train_metrics = M3AE_LABEL_N_TRAIN,
+                   .val_metrics = d->val_metrics,
+                   .n_val_metrics = M3AE_LABEL_N_VAL,
+                   .open = source_open,
+                   .n_denoms = N_DENOMS,
+                   .counts = counts,
+                   .model_batch = cls ? cls_batch : vqa_batch,
+                   .observe = cls ? cls_observe : vqa_observe,
+                   .flops = flops,
+                   .init_from = init_from};
+    m3ae_task_source_bind(&t);
+    return t;
 }
 
 /* ---- the start from a checkpoint ---- */

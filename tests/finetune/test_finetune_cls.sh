@@ -14,15 +14,11 @@
 #  - `m3ae predict --task cls` from the image files and captions: as many right as evaluate counts;
 #  - evaluate refuses a checkpoint without a cls head, and finetune a dataset that is not cls.
 source "$(dirname "$0")/../pretrain/common.sh"
+source "$(dirname "$0")/melinda_data.sh"
 PY=/usr/bin/python3
 [ -x $PY ] || { echo "SKIPPED: no /usr/bin/python3"; exit 77; }
 W=$(mktemp -d /tmp/m3ae-finetune-cls-XXXXXX); trap 'rm -rf "$W"' EXIT
-"$M3AE" phantom --out "$W/ph" --count 60 --seed 21 --size 48 >/dev/null || { echo "FAIL: phantom"; exit 1; }
-$PY "$(dirname "$0")/make_melinda.py" "$W/ph" "$W/mel" 40 16 >"$W/counts.json" || { echo "FAIL: make_melinda.py"; exit 1; }
-P=(--input "$W/mel" --store-size 48 --threads 1 --quiet)
-"$M3AE" prep --format melinda "${P[@]}" --out "$W/train" >"$W/prep.log" 2>&1 &&
-"$M3AE" prep --format melinda "${P[@]}" --split val --answer-vocab "$W/train" --out "$W/held" >>"$W/prep.log" 2>&1 ||
-  { echo "FAIL: prep: $(cat "$W/prep.log")"; exit 1; }
+melinda_data "$W" 21
 phantom_data phantom64 64 11
 pretrain "$W/pre" max_steps=2 ckpt_every=2 >"$W/pre.log" 2>&1 || { echo "FAIL: pretrain: $(tail -5 "$W/pre.log")"; exit 1; }
 PRE=$W/pre/checkpoints/step_0000002.h5

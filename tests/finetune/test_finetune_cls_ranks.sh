@@ -7,15 +7,11 @@
 #    losses and accuracies step by step (the cross-entropy averages over the GLOBAL batch: one sample
 #    denominator summed over ranks) and the same cls head after 6 steps, within float tolerance.
 source "$(dirname "$0")/../pretrain/common.sh"
+source "$(dirname "$0")/melinda_data.sh"
 PY=/usr/bin/python3
 [ -x $PY ] || { echo "SKIPPED: no /usr/bin/python3"; exit 77; }
 W=$(mktemp -d /tmp/m3ae-finetune-cls-ranks-XXXXXX); trap 'rm -rf "$W"' EXIT
-"$M3AE" phantom --out "$W/ph" --count 60 --seed 22 --size 48 >/dev/null || { echo "FAIL: phantom"; exit 1; }
-$PY "$(dirname "$0")/make_melinda.py" "$W/ph" "$W/mel" 40 16 >/dev/null || { echo "FAIL: make_melinda.py"; exit 1; }
-P=(--input "$W/mel" --store-size 48 --threads 1 --quiet)
-"$M3AE" prep --format melinda "${P[@]}" --out "$W/train" >"$W/prep.log" 2>&1 &&
-"$M3AE" prep --format melinda "${P[@]}" --split val --answer-vocab "$W/train" --out "$W/held" >>"$W/prep.log" 2>&1 ||
-  { echo "FAIL: prep: $(cat "$W/prep.log")"; exit 1; }
+melinda_data "$W" 22
 phantom_data phantom64 64 11
 pretrain "$W/pre" max_steps=2 ckpt_every=2 >"$W/pre.log" 2>&1 || { echo "FAIL: pretrain: $(tail -5 "$W/pre.log")"; exit 1; }
 ft() { # RANKS RUN_DIR [key=value ...]
@@ -38,29 +34,6 @@ done
 for n in 1 2; do
   ft $n "$W/r$n" drop_rate=0 >"$W/r$n.log" 2>&1 || { echo "FAIL: $n rank(s), dropout off: $(tail -20 "$W/r$n.log")"; exit 1; }
 done
-$PY - "$W" <<'PY' || fail=1
-import json, sys
-import h5py, numpy as np
-w = sys.argv[1]
-runs = {n: [json.loads(l) for l in open(f"{w}/r{n}/metrics.jsonl")] for n in (1, 2)}
-assert len(runs[1]) == len(runs[2]) and len(runs[1]) >= 6, "different metrics lines"
-worst = 0.0
-for a, b in zip(runs[1], runs[2]):
-    for k in ("loss", "cls_loss", "val_cls_loss"):
-        if k in a:
-            d = abs(a[k] - b[k]) / max(1e-6, abs(a[k]))
-            worst = max(worst, d)
-            assert d < 1e-3, f"step {a.get('step')}, {k}: {b[k]} (2 ranks) vs {a[k]} (1 rank)"
-    for k in ("cls_acc", "val_cls_acc"):
-        if k in a:
-            assert a[k] == b[k], f"step {a.get('step')}, {k}: {b[k]} vs {a[k]}"
-r1 = h5py.File(f"{w}/r1/checkpoints/step_0000006.h5", "r")["model"]
-r2 = h5py.File(f"{w}/r2/checkpoints/step_0000006.h5", "r")["model"]
-for k in ("cls_head.0.weight", "cls_head.3.weight", "cls_head.3.bias"):
-    a, b = r1[k][()], r2[k][()]
-    d = np.abs(a - b).max() / np.abs(a).max()
-    assert d < 1e-3, f"{k} differs by {d:.2e}"
-print(f"1/2 ranks: worst relative loss difference {worst:.2e}")
-PY
+$PY "$(dirname "$0")/compare_ranks.py" "$W" cls 6 || fail=1
 [ $fail -eq 0 ] && echo "classification fine-tuning rank test passed"
 exit $fail
