@@ -1,7 +1,8 @@
 /* m3ae finetune: the command line and the run of a downstream task through the same trainer as
  * pretraining (launch/train/trainer.h: checkpoints, exact resume, signals, MPI data parallel).
- * --task vqa: the VQA head sized by the training folder's label vocabulary, the start from a
- * pretraining checkpoint (launch/train/task_vqa.h). */
+ * --task vqa|cls: the VQA or classification head sized by the training folder's label vocabulary;
+ * --task irtr: the retrieval head from the ITM match row; each from a pretraining checkpoint
+ * (launch/train/task_vqa.h, task_cls.h, task_irtr.h). The tasks are the rows of tasks[] below. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,33 +10,27 @@
 #include "checkpoints/ckpt.h"
 #include "common/error.h"
 #include "dist/dist.h"
-#include "io/manifest.h"
 #include "io/tokenizer.h"
 #include "launch/commands.h"
 #include "launch/signals.h"
+#include "launch/train/task_cls.h"
 #include "launch/train/task_irtr.h"
+#include "launch/train/task_source.h"
 #include "launch/train/task_vqa.h"
 #include "launch/train/trainer.h"
 #include "launch/train_config.h"
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: m3ae finetune --task vqa|irtr --data DIR --out RUN_DIR [--config FILE] [--init-from PRETRAINED.h5]\n"
+            "usage: m3ae finetune --task vqa|cls|irtr --data DIR --out RUN_DIR [--config FILE] [--init-from PRETRAINED.h5]\n"
             "                     [--val-data DIR] [key=value ...]\n"
             "       mpirun -np N m3ae finetune ...   (data parallel, as m3ae pretrain)\n\n"
-            "Fine-tunes M3AE on a downstream dataset written by `m3ae prep --format vqa-rad|slake|vqa-med-2019`.\n\n"
+            "Fine-tunes M3AE on a downstream dataset written by `m3ae prep --format vqa-rad|slake|vqa-med-2019`\n"
+            "(--task vqa) or `m3ae prep --format melinda` (--task cls).\n\n"
             "  --task vqa        the VQA head (Linear, LayerNorm, GELU, Linear on the pooled features; fresh) with\n"
             "                    the official loss BCEWithLogits x number of answers\n"
-            "  --data DIR        training split; its label vocabulary sizes the head\n"
-            "  --val-data DIR    held-out split prepared with --answer-vocab DIR (same labels): VQA accuracy\n"
-            "                    every val_every steps (unseen answers count as wrong)\n"
-            "  --out RUN_DIR     run folder (config.cfg, metrics.jsonl, checkpoints/); RESUMES when it holds some\n"
-            "  --config FILE     experiments/configs/finetune_{vqa_rad,slake,medvqa_2019}.cfg (spec 3.4)\n"
-            "  --init-from FILE  a pretraining checkpoint: every backbone tensor by name, the vision position\n"
-            "                    embeddings resized (bicubic) when its image_size differs; without it the\n"
-            "                    backbone starts from the initialisation (the from-scratch baseline)\n"
-            "  key=value         any training or model key (as m3ae pretrain --help), e.g. max_steps=20\n\n"
-            "Signals and stop_after as m3ae pretrain. Evaluate with `m3ae evaluate --task vqa`.\n\n"
+            "  --task cls        the classification head (the same architecture, cls_head; fresh) with the\n"
+            "                    official softmax cross-entropy (MELINDA, max_text_len 128)\n"
             "  --task irtr       retrieval: irtr_head Linear(2H,1) started from the ITM head's match row of\n"
             "                    --init-from, the itm_head frozen (no update, no decay); every image with its\n"
             "                    caption and irtr_candidates - 1 (16 - 1) other captions of the split, drawn from\n"
@@ -43,20 +38,49 @@ static void usage(FILE *f) {
             "                    m3ae prep --format roco-retrieval (or jsonl) folders; validation: the candidate\n"
             "                    loss and accuracy, then R@1/5/10 on the first irtr_val_images val images.\n"
             "                    Config experiments/configs/finetune_roco_irtr.cfg. Evaluate with\n"
-            "                    `m3ae evaluate --task irtr`.\n");
+            "                    `m3ae evaluate --task irtr`.\n"
+            "  --data DIR        training split; its label vocabulary sizes the head\n"
+            "  --val-data DIR    held-out split prepared with --answer-vocab DIR (same labels): accuracy\n"
+            "                    every val_every steps (labels outside the vocabulary count as wrong)\n"
+            "  --out RUN_DIR     run folder (config.cfg, metrics.jsonl, checkpoints/); RESUMES when it holds some\n"
+            "  --config FILE     experiments/configs/finetune_{vqa_rad,slake,medvqa_2019,melinda}.cfg (spec 3.4)\n"
+            "  --init-from FILE  a pretraining checkpoint: every backbone tensor by name, the vision position\n"
+            "                    embeddings resized (bicubic) when its image_size differs; without it the\n"
+            "                    backbone starts from the initialisation (the from-scratch baseline)\n"
+            "  key=value         any training or model key (as m3ae pretrain --help), e.g. max_steps=20\n\n"
+            "Signals and stop_after as m3ae pretrain. Evaluate with `m3ae evaluate --task vqa|cls|irtr`.\n");
+
 }
 
-/* The label count of a downstream VQA folder (its manifest), or -1 with err. */
-static int vqa_label_count(const char *dir, m3ae_error *err) {
-    m3ae_manifest man;
-    if (m3ae_manifest_read(dir, &man, err) != 0) return -1;
-    int n = (int)man.task.n_labels, vqa = !strcmp(man.task.task, "vqa");
-    m3ae_manifest_free(&man);
-    if (!vqa)
-        return m3ae_error_set(err, "dataset %s is not a VQA dataset (no task \"vqa\" in its manifest): convert it with m3ae "
-                              "prep --format vqa-rad|slake|vqa-med-2019", dir);
-    if (n < 1) return m3ae_error_set(err, "dataset %s has no answer labels", dir);
-    return n;
+/* --task dispatch: one row per task (its dataset, the head's label count, the trainer task). */
+/* The task contexts a row can build its task from (the trainer borrows them for the run). */
+typedef struct {
+    m3ae_label_task_ctx label; /* vqa, cls */
+    m3ae_irtr_task_ctx irtr;
+} finetune_ctx;
+
+typedef struct {
+    const char *task, *what, *formats;
+    int *(*labels)(m3ae_config *c); /* the head's label count field; NULL: a task without labels (irtr) */
+    m3ae_task (*make)(finetune_ctx *ctx);
+} finetune_task;
+
+static int *vqa_labels(m3ae_config *c) { return &c->vqa_labels; }
+static int *cls_labels(m3ae_config *c) { return &c->cls_labels; }
+static m3ae_task make_vqa(finetune_ctx *c) { return m3ae_task_vqa(&c->label); }
+static m3ae_task make_cls(finetune_ctx *c) { return m3ae_task_cls(&c->label); }
+static m3ae_task make_irtr(finetune_ctx *c) { return m3ae_task_irtr(&c->irtr); }
+
+static const finetune_task tasks[] = {
+    {"vqa", "VQA", "vqa-rad|slake|vqa-med-2019", vqa_labels, make_vqa},
+    {"cls", "classification", "melinda", cls_labels, make_cls},
+    {"irtr", "retrieval", "roco-retrieval|jsonl", NULL, make_irtr},
+};
+
+static const finetune_task *task_find(const char *name) {
+    for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++)
+        if (!strcmp(tasks[i].task, name)) return &tasks[i];
+    return NULL;
 }
 
 typedef struct {
@@ -65,7 +89,7 @@ typedef struct {
     char **overrides;
 } finetune_args;
 
-static int finetune_run(const finetune_args *a, int *argc, char ***argv) {
+static int finetune_run(const finetune_args *a, const finetune_task *ft, int *argc, char ***argv) {
     m3ae_dist dist;
     m3ae_dist_init(&dist, argc, argv);
     m3ae_signals_install();
@@ -76,13 +100,13 @@ static int finetune_run(const finetune_args *a, int *argc, char ***argv) {
     m3ae_train_config_defaults(&cfg);
     if (a->config_path) rc = m3ae_train_config_load(&cfg, a->config_path, &err);
     for (int i = 0; rc == 0 && i < a->n_overrides; i++) rc = m3ae_train_config_override(&cfg, a->overrides[i], &err);
-    const int irtr = !strcmp(a->task, "irtr");
-    if (rc == 0 && irtr) cfg.model.irtr_head = 1; /* the irtr_head, the ITM head frozen */
-    if (rc == 0 && !irtr) {
-        int n = vqa_label_count(a->data_dir, &err);
-        if (n < 0) rc = -1;
-        else cfg.model.vqa_labels = n;
+    if (rc == 0 && ft->labels) {
+        m3ae_task_dataset ds;
+        rc = m3ae_task_dataset_read(a->data_dir, ft->task, ft->what, ft->formats, -1, &ds, &err);
+        if (rc == 0 && ds.n_labels < 1) rc = m3ae_error_set(&err, "dataset %s has no labels", a->data_dir);
+        if (rc == 0) *ft->labels(&cfg.model) = (int)ds.n_labels;
     }
+    if (rc == 0 && !ft->labels) cfg.model.irtr_head = 1; /* the irtr_head, the ITM head frozen */
     if (rc == 0) rc = m3ae_train_config_validate(&cfg, dist.world, &err);
     if (rc != 0) {
         if (dist.rank == 0) fprintf(stderr, "m3ae: error: %s\n", err.msg);
@@ -95,15 +119,17 @@ static int finetune_run(const finetune_args *a, int *argc, char ***argv) {
     if (m3ae_dist_any(tok == NULL)) {
         code = M3AE_EXIT_DATA;
     } else {
-        m3ae_vqa_task_ctx ctx = {.cfg = &cfg, .tok = tok, .train_dir = a->data_dir};
-        m3ae_irtr_task_ctx ictx = {.cfg = &cfg, .tok = tok, .train_dir = a->data_dir, .val_dir = a->val_dir};
-        m3ae_task task = irtr ? m3ae_task_irtr(&ictx) : m3ae_task_vqa(&ctx);
+        finetune_ctx ctx = {.label = {.cfg = &cfg, .tok = tok, .train_dir = a->data_dir},
+                            .irtr = {.cfg = &cfg, .tok = tok, .train_dir = a->data_dir, .val_dir = a->val_dir}};
+        m3ae_task task = ft->make(&ctx);
+        char command[64];
+        snprintf(command, sizeof command, "m3ae finetune --task %s", ft->task);
         m3ae_trainer_paths paths = {.data_dir = a->data_dir,
                                     .val_dir = a->val_dir,
                                     .out_dir = a->out_dir,
                                     .init_from = a->init_from,
                                     .config_text = config_text,
-                                    .command = irtr ? "m3ae finetune --task irtr" : "m3ae finetune --task vqa"};
+                                    .command = command};
         code = m3ae_trainer_run(&task, &cfg, &paths, dist.rank, dist.world);
     }
     if (tok) m3ae_tokenizer_free(tok);
@@ -133,18 +159,18 @@ int m3ae_cmd_finetune(int argc, char **argv) {
         }
     }
     if (!a.task || !a.data_dir || !a.out_dir) {
-        fprintf(stderr, "m3ae: error: m3ae finetune needs --task vqa|irtr, --data DIR and --out RUN_DIR (see --help)\n");
+        fprintf(stderr, "m3ae: error: m3ae finetune needs --task vqa|cls|irtr, --data DIR and --out RUN_DIR (see --help)\n");
         free(over);
         return M3AE_EXIT_USAGE;
     }
-    if (strcmp(a.task, "vqa") && strcmp(a.task, "irtr")) {
-        fprintf(stderr, "m3ae: error: --task %s is not available: this build fine-tunes --task vqa and irtr (cls is "
-                        "not implemented yet)\n", a.task);
+    const finetune_task *ft = task_find(a.task);
+    if (!ft) {
+        fprintf(stderr, "m3ae: error: --task %s is not known: m3ae finetune has --task vqa|cls|irtr (see --help)\n", a.task);
         free(over);
         return M3AE_EXIT_USAGE;
     }
     a.overrides = over;
-    int code = finetune_run(&a, &argc, &argv);
+    int code = finetune_run(&a, ft, &argc, &argv);
     free(over);
     return code;
 }

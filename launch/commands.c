@@ -12,10 +12,10 @@ const m3ae_command m3ae_commands[] = {
     {"phantom", "write the synthetic radiology corpus (PNG images + captions.jsonl)", m3ae_cmd_phantom},
     {"ckpt", "inspect, verify or release an HDF5 checkpoint", m3ae_cmd_ckpt},
     {"pretrain", "pretrain M3AE (data parallel under mpirun; resumes from RUN_DIR)", m3ae_cmd_pretrain},
-    {"finetune", "fine-tune M3AE on a downstream task (vqa) through the pretraining trainer", m3ae_cmd_finetune},
-    {"evaluate", "evaluate a fine-tuned checkpoint on a prepared split (vqa: overall/open/closed accuracy)",
+    {"finetune", "fine-tune M3AE on a downstream task (vqa, cls) through the pretraining trainer", m3ae_cmd_finetune},
+    {"evaluate", "evaluate a fine-tuned checkpoint on a prepared split (vqa: overall/open/closed, cls: accuracy)",
      m3ae_cmd_evaluate},
-    {"predict", "answer questions about images with a fine-tuned VQA checkpoint (JSONL in, JSONL out)",
+    {"predict", "answer questions (vqa) or classify captioned figures (cls) with a fine-tuned checkpoint (JSONL)",
      m3ae_cmd_predict},
     /* subcommands: add new entries above this line */
 };

@@ -43,8 +43,9 @@ typedef struct {
     int objective; /* M3AE_OBJECTIVE_SEPARATE (official: MLM, MIM, ITM passes) or _JOINT */
     /* Downstream heads (fine-tuning): 0 = not built. NOT configuration keys (not in the key table,
      * the config text of checkpoints or the fixtures): the fine-tuning commands set them from the
-     * dataset's label vocabulary, or from the shape of the checkpoint's head (vqa_head.3.bias). */
+     * dataset's label vocabulary, or from the shape of the checkpoint's head (vqa_head.3.bias, cls_head.3.bias). */
     int vqa_labels; /* answer labels of the vqa_head (model/heads/vqa.h) */
+    int cls_labels; /* classes of the cls_head (model/heads/cls.h) */
     int irtr_head;  /* 1: the irtr_head (model/heads/irtr.h) and a frozen itm_head (retrieval fine-tuning) */
 } m3ae_config;
 

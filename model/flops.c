@@ -46,7 +46,7 @@ void m3ae_flops_compute(const m3ae_config *c, m3ae_flops *fl) {
 }
 
 enum { TEXT = 1, IMAGE = 2 };
-enum { PASS_MLM = 0, PASS_MIM = 1, PASS_ITM = 2, PASS_JOINT = 3, PASS_VQA = 4, PASS_IRTR = 5 }; /* model/m3ae.h m3ae_pass */
+enum { PASS_MLM = 0, PASS_MIM = 1, PASS_ITM = 2, PASS_JOINT = 3, PASS_VQA = 4, PASS_CLS = 5, PASS_IRTR = 6 }; /* model/m3ae.h m3ae_pass */
 
 int m3ae_flops_reaches(const m3ae_config *c, int pass, int stream, int layer) {
     /* as m3ae_model_backward / fusion_backward: the head's gradient enters the streams `has` at
@@ -54,7 +54,7 @@ int m3ae_flops_reaches(const m3ae_config *c, int pass, int stream, int layer) {
      * head's joins the image stream at mim_layer */
     const int top = c->num_top_layer;
     int level = pass == PASS_MIM ? c->mim_layer : top;
-    int has = pass == PASS_MIM ? IMAGE : (pass == PASS_ITM || pass == PASS_VQA || pass == PASS_IRTR) ? TEXT | IMAGE : TEXT; /* pooled heads */
+    int has = pass == PASS_MIM ? IMAGE : (pass == PASS_ITM || pass == PASS_VQA || pass == PASS_CLS || pass == PASS_IRTR) ? TEXT | IMAGE : TEXT; /* pooled heads */
     int inj = pass == PASS_JOINT ? c->mim_layer : -1;
     const int bit = stream ? IMAGE : TEXT;
     for (int lv = level;; lv--) {

@@ -30,6 +30,7 @@ void m3ae_model_tensors(m3ae_tensor_builder *b, const m3ae_config *c, m3ae_weigh
     m3ae_mim_head_tensors(b, c, w ? &w->mim : NULL);
     m3ae_itm_head_tensors(b, c, w ? &w->itm : NULL);
     m3ae_vqa_head_tensors(b, c, w ? &w->vqa : NULL);
+    m3ae_cls_head_tensors(b, c, w ? &w->cls_head : NULL);
     m3ae_irtr_head_tensors(b, c, w ? &w->irtr : NULL);
 }
 
@@ -115,6 +116,18 @@ static void plan_ffn(planner *p, m3ae_bert_ffn_acts *a, size_t n, int C, int F) 
     a->out = take(p, n * C);
 }
 
+/* A downstream classifier head's activations over B samples and n labels (none when n <= 0). */
+static void plan_classifier(planner *p, m3ae_classifier_acts *a, size_t B, int H2, int n) {
+    if (n <= 0) return;
+    a->h = take(p, B * H2);
+    a->ln = take(p, B * H2);
+    a->g = take(p, B * H2);
+    a->mean = take(p, B);
+    a->rstd = take(p, B);
+    a->logits = take(p, B * n);
+    a->dlogits = take(p, B * n);
+}
+
 static int imax(int a, int b) { return a > b ? a : b; }
 
 static void plan_acts(planner *p, m3ae_acts *a, const m3ae_config *c, size_t B) {
@@ -188,16 +201,9 @@ static void plan_acts(planner *p, m3ae_acts *a, const m3ae_config *c, size_t B) 
     /* ITM head */
     a->itm_logits = take(p, B * 2);
     a->itm_dlogits = take(p, B * 2);
-    /* VQA head */
-    if (c->vqa_labels > 0) {
-        a->vqa_h = take(p, B * 2 * H);
-        a->vqa_ln = take(p, B * 2 * H);
-        a->vqa_g = take(p, B * 2 * H);
-        a->vqa_mean = take(p, B);
-        a->vqa_rstd = take(p, B);
-        a->vqa_logits = take(p, B * c->vqa_labels);
-        a->vqa_dlogits = take(p, B * c->vqa_labels);
-    }
+    /* downstream heads */
+    plan_classifier(p, &a->vqa, B, 2 * H, c->vqa_labels);
+    plan_classifier(p, &a->cls_head, B, 2 * H, c->cls_labels);
     /* backward */
     const size_t big = B * Tmax * Cmax;
     a->s.t1 = take(p, big);
@@ -244,6 +250,7 @@ static void plan_stage(planner *p, m3ae_staged *st, const m3ae_config *c, size_t
     st->unshuf = take_bytes(p, B * (N + 1) * sizeof(int32_t));
     st->mim_mask = take_bytes(p, B * N * sizeof(float));
     st->itm_labels = take_bytes(p, B * sizeof(int32_t));
+    st->cls_labels = take_bytes(p, B * sizeof(int32_t));
     st->sample_ids = take_bytes(p, B * sizeof(int64_t));
     st->end = p->base ? p->base + p->off : NULL;
 }
@@ -420,7 +427,9 @@ const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *nu
     if (m->cur_pass == M3AE_PASS_ITM && !strcmp(name, "itm_logits")) return *numel = B * 2, a->itm_logits;
     if (m->cur_pass == M3AE_PASS_IRTR && !strcmp(name, "irtr_logits")) return *numel = B, a->itm_logits; /* (B,1) */
     if (m->cur_pass == M3AE_PASS_VQA && !strcmp(name, "vqa_logits"))
-        return *numel = B * (size_t)c->vqa_labels, a->vqa_logits;
+        return *numel = B * (size_t)c->vqa_labels, a->vqa.logits;
+    if (m->cur_pass == M3AE_PASS_CLS && !strcmp(name, "cls_logits"))
+        return *numel = B * (size_t)c->cls_labels, a->cls_head.logits;
     return NULL;
 }
 

@@ -22,6 +22,7 @@
 
 /* JOINT (objective = joint only): masked text + kept patches, both the MLM and the MIM head. */
 /* VQA (fine-tuning, cfg.vqa_labels > 0): question text + full image -> the VQA head on the pooled features. */
+/* CLS (fine-tuning, cfg.cls_labels > 0): caption + full image -> the classification head on the pooled features. */
 /* IRTR (retrieval fine-tuning, cfg.irtr_head = 1): B / K images, each with K candidate texts (the
  * positive first); the vision encoder runs once per image, its features feed the image's K pairs. */
 typedef enum {
@@ -30,9 +31,10 @@ typedef enum {
     M3AE_PASS_ITM = 2,
     M3AE_PASS_JOINT = 3,
     M3AE_PASS_VQA = 4,
-    M3AE_PASS_IRTR = 5
+    M3AE_PASS_CLS = 5,
+    M3AE_PASS_IRTR = 6
 } m3ae_pass;
-enum { M3AE_PASS_KINDS = 6 };
+enum { M3AE_PASS_KINDS = 7 };
 
 /* One micro-batch; every pointer is host memory. m3ae_model_stage reads the arrays; the passes read
  * only the scalars (B, step, denominators) of the batch they are given. */
@@ -57,6 +59,11 @@ typedef struct {
      * averaged over (<= 0: B). */
     const int32_t *vqa_labels; /* (B) */
     double vqa_denom;
+    /* CLS pass: the class of each sample in [0, cls_labels), or -1 for a class outside the
+     * vocabulary (no loss, never correct). cls_denom: the samples the cross-entropy is averaged over
+     * (<= 0: B). */
+    const int32_t *cls_labels; /* (B) */
+    double cls_denom;
     /* IRTR pass: B = n_images * irtr_candidates pairs, pair (i, k) at row i * K + k with text k of
      * image i (k = 0 its positive caption) and `images` holding the n_images images (B / K rows);
      * the loss is the cross-entropy over each image's K scores with the target 0, summed over the
@@ -72,6 +79,8 @@ typedef struct {
     double mim_count; /* removed patches */
     double vqa;                   /* BCE-with-logits summed over the labels, averaged over vqa_denom */
     int vqa_count, vqa_correct;   /* samples, argmax == label (label -1 never correct) */
+    double cls;                   /* softmax cross-entropy averaged over cls_denom */
+    int cls_count, cls_correct;   /* samples, argmax == label (label -1 never correct) */
     double irtr;                  /* cross-entropy over the candidates, averaged over irtr_denom images */
     int irtr_count, irtr_correct; /* images, argmax == 0 (the positive scores highest) */
 } m3ae_losses;
@@ -144,7 +153,7 @@ void m3ae_model_set_mlm_all_positions(m3ae_model *m, int all);
 
 /* An output of the last forward pass by its fixture name (vision_embeds, text_embeds,
  * fusion_text_<i>, fusion_image_<i>, cls_feats, mlm_logits, mim_pred, mim_target, mim_mask,
- * itm_logits, vqa_logits): backend pointer and element count, or NULL when the name is unknown / not produced. */
+ * itm_logits, vqa_logits, cls_logits): backend pointer and element count, or NULL when the name is unknown / not produced. */
 const float *m3ae_model_output(const m3ae_model *m, const char *name, size_t *numel);
 
 /* Bytes of parameters, gradients, activations, the reserved backend workspace and the staging area;

@@ -41,8 +41,9 @@ static unsigned touch_of(const m3ae_config *c, m3ae_grad_group_kind kind, int st
     case M3AE_GG_MIM_BLOCK:
     case M3AE_GG_MIM_IN: return mim;
     case M3AE_GG_ITM_HEAD: return BIT(M3AE_PASS_ITM);
-    case M3AE_GG_POOLERS: return BIT(M3AE_PASS_ITM) | BIT(M3AE_PASS_VQA) | BIT(M3AE_PASS_IRTR); /* the pooled heads */
+    case M3AE_GG_POOLERS: return BIT(M3AE_PASS_ITM) | BIT(M3AE_PASS_VQA) | BIT(M3AE_PASS_CLS) | BIT(M3AE_PASS_IRTR); /* the pooled heads */
     case M3AE_GG_VQA_HEAD: return BIT(M3AE_PASS_VQA);
+    case M3AE_GG_CLS_HEAD: return BIT(M3AE_PASS_CLS);
     case M3AE_GG_IRTR_HEAD: return BIT(M3AE_PASS_IRTR);
     case M3AE_GG_FUSION_FFN:
     case M3AE_GG_FUSION_CROSS:
@@ -69,7 +70,8 @@ void m3ae_grad_groups_build(m3ae_grad_groups *gg, const m3ae_config *c, const m3
         [M3AE_GG_FUSION_FFN] = 2 * F, [M3AE_GG_FUSION_CROSS] = 2 * F, [M3AE_GG_FUSION_SELF] = 2 * F,
         [M3AE_GG_PROJECTIONS] = 1,  [M3AE_GG_TEXT_FFN] = TL,      [M3AE_GG_TEXT_ATTN] = TL,
         [M3AE_GG_TEXT_EMB] = 1,     [M3AE_GG_LN_POST] = 1,        [M3AE_GG_VISION_BLOCK] = VL,
-        [M3AE_GG_VISION_EMB] = 1,   [M3AE_GG_VQA_HEAD] = c->vqa_labels > 0, [M3AE_GG_IRTR_HEAD] = c->irtr_head > 0};
+        [M3AE_GG_VISION_EMB] = 1,   [M3AE_GG_VQA_HEAD] = c->vqa_labels > 0, [M3AE_GG_CLS_HEAD] = c->cls_labels > 0,
+        [M3AE_GG_IRTR_HEAD] = c->irtr_head > 0};
     for (int k = 0; k < M3AE_GG_KINDS; k++) {
         gg->base[k] = gg->n;
         gg->n += count[k];

@@ -4,6 +4,7 @@
 #ifndef M3AE_MODEL_M3AE_INTERNAL_H
 #define M3AE_MODEL_M3AE_INTERNAL_H
 
+#include "model/heads/cls.h"
 #include "model/heads/irtr.h"
 #include "model/heads/itm.h"
 #include "model/heads/mim.h"
@@ -37,6 +38,7 @@ typedef struct {
     m3ae_mim_w mim;
     m3ae_itm_w itm;
     m3ae_vqa_w vqa; /* NULL slots when cfg.vqa_labels == 0 */
+    m3ae_cls_w cls_head; /* NULL slots when cfg.cls_labels == 0 */
     m3ae_irtr_w irtr; /* NULL slots when cfg.irtr_head == 0 */
 } m3ae_weights;
 
@@ -75,9 +77,8 @@ typedef struct {
     float *mim_pred, *mim_target, *mim_dpred;         /* (B,N,PD) */
     /* ITM head */
     float *itm_logits, *itm_dlogits; /* (B,2) */
-    /* VQA head (only when cfg.vqa_labels > 0) */
-    float *vqa_h, *vqa_ln, *vqa_g, *vqa_mean, *vqa_rstd; /* (B,2H) fc1 out, LayerNorm out, GELU out; (B) */
-    float *vqa_logits, *vqa_dlogits;                     /* (B,n) */
+    /* downstream classifier heads (model/heads/classifier.h; only when their label count > 0) */
+    m3ae_classifier_acts vqa, cls_head; /* cls_head: "cls" is the pooled features (CLS tokens) */
     /* backward */
     m3ae_scratch s;
     float *u1, *u2;                  /* (B,Tmax,Cmax) sub-layer gradients */
@@ -106,6 +107,7 @@ typedef struct {
     int32_t *unshuf;              /* (B,N+1) decoder token j <- kept token or the mask token */
     float *mim_mask;              /* (B,N) 1 removed, 0 kept */
     int32_t *itm_labels;          /* (B) */
+    int32_t *cls_labels;          /* (B) class, or M3AE_IGNORE_INDEX for a class outside the vocabulary */
     int64_t *sample_ids;          /* (B) dropout sample ids */
     char *end;                    /* end of the index region */
 } m3ae_staged;
@@ -113,7 +115,7 @@ typedef struct {
 /* What the staged batch holds (which passes it can feed) and its host-side facts. */
 typedef struct {
     int valid, B;
-    int has_text, has_mlm, has_images, has_itm_images, has_mim, has_itm, has_vqa;
+    int has_text, has_mlm, has_images, has_itm_images, has_mim, has_itm, has_vqa, has_cls;
     int mlm_rows[2];   /* rows of mlm_rows[0] (the predicted positions) and [1] (B*L) */
     int mlm_local;     /* predicted tokens in this micro-batch */
     int irtr_k;        /* candidates per image of an IRTR batch (images = B / irtr_k); 0 otherwise */
@@ -140,6 +142,7 @@ typedef enum {
     M3AE_GG_VISION_BLOCK, /* [layer] */
     M3AE_GG_VISION_EMB,   /* class and positional embedding, conv1, ln_pre */
     M3AE_GG_VQA_HEAD,     /* the whole VQA head (no group when cfg.vqa_labels == 0) */
+    M3AE_GG_CLS_HEAD,     /* the whole classification head (no group when cfg.cls_labels == 0) */
     M3AE_GG_IRTR_HEAD,    /* the retrieval head (no group when cfg.irtr_head == 0) */
     M3AE_GG_KINDS
 } m3ae_grad_group_kind;

@@ -3,6 +3,7 @@
  *   MIM: full text + kept patches  -> MIM decoder on the image stream entering fusion layer mim_layer
  *   ITM: full text + ITM image     -> ITM head on the pooled [text CLS, image CLS]
  *   VQA: question + full image     -> VQA head on the pooled [text CLS, image CLS] (fine-tuning)
+ *   CLS: caption + full image      -> classification head on the pooled features (fine-tuning)
  * Shapes: B batch, L text length, T image tokens (N+1, or keep+1 in the MIM pass), widths Dv (CLIP),
  * Dt (RoBERTa), H (fusion), Dd (MIM decoder), PD = 3 P^2 patch vector. */
 #include <math.h>
@@ -135,6 +136,15 @@ void m3ae_model_stage(m3ae_model *m, const m3ae_batch *b) {
         }
         si->has_vqa = 1;
     }
+    if (b->cls_labels && c->cls_labels > 0) { /* staged: the cross-entropy runs on the backend */
+        for (int s = 0; s < B; s++) {
+            const int32_t y = b->cls_labels[s];
+            M3AE_CHECK(y >= -1 && y < c->cls_labels, M3AE_EXIT_DATA,
+                       "class label %d of sample %d is neither -1 (unseen class) nor in [0, %d)", y, s, c->cls_labels);
+            h->cls_labels[s] = y < 0 ? M3AE_IGNORE_INDEX : y;
+        }
+        si->has_cls = 1;
+    }
     for (int s = 0; s < B; s++) h->sample_ids[s] = b->sample_ids ? b->sample_ids[s] : s;
     /* the uploads: the index region in one copy, then the images */
     be->ops->upload(be, (char *)m->stage_block + m->stage_index_off, m->hstage_block, m->stage_index_bytes);
@@ -176,6 +186,11 @@ static void check_staged(const m3ae_model *m, m3ae_pass pass, const m3ae_batch *
         M3AE_CHECK(m->cfg.vqa_labels > 0, M3AE_EXIT_USAGE,
                    "VQA pass on a model without a VQA head (set the model key vqa_labels to the answer count)");
         M3AE_CHECK(si->has_vqa, M3AE_EXIT_USAGE, "batch lacks vqa_labels");
+    }
+    if (pass == M3AE_PASS_CLS) {
+        M3AE_CHECK(m->cfg.cls_labels > 0, M3AE_EXIT_USAGE,
+                   "CLS pass on a model without a classification head (cls_labels = 0: fine-tune with --task cls)");
+        M3AE_CHECK(si->has_cls, M3AE_EXIT_USAGE, "batch lacks cls_labels");
     }
 }
 
@@ -643,15 +658,11 @@ static double vqa_forward(m3ae_model *m, const m3ae_batch *b) {
     m3ae_backend *be = m->be;
     m3ae_acts *a = &m->a;
     const int B = b->B, H2 = 2 * m->cfg.hidden_size, n = m->cfg.vqa_labels;
-    be->ops->linear_forward(be, a->vqa_h, a->cls, m->w.vqa.fc1_w, m->w.vqa.fc1_b, B, H2, H2); // (B,2H)
-    be->ops->layernorm_forward(be, a->vqa_ln, a->vqa_mean, a->vqa_rstd, a->vqa_h, m->w.vqa.ln_g, m->w.vqa.ln_b, B, H2,
-                               M3AE_HEAD_LN_EPS);
-    be->ops->gelu_forward(be, a->vqa_g, a->vqa_ln, (size_t)B * H2);
-    be->ops->linear_forward(be, a->vqa_logits, a->vqa_g, m->w.vqa.fc2_w, m->w.vqa.fc2_b, B, H2, n); // (B,n)
+    m3ae_classifier_forward(be, &m->w.vqa, &a->vqa, a->cls, B, H2, n); // (B,2H) -> (B,n)
     const double denom = b->vqa_denom > 0 ? b->vqa_denom : B;
     m->denom[M3AE_PASS_VQA] = denom;
     float *x = m->h_vqa_logits, *dx = m->h_vqa_dlogits;
-    be->ops->download(be, x, a->vqa_logits, (size_t)B * n * sizeof(float));
+    be->ops->download(be, x, a->vqa.logits, (size_t)B * n * sizeof(float));
     double sum = 0;
     int correct = 0;
     for (int s = 0; s < B; s++) {
@@ -666,25 +677,43 @@ static double vqa_forward(m3ae_model *m, const m3ae_batch *b) {
         }
         correct += y >= 0 && arg == y;
     }
-    be->ops->upload(be, a->vqa_dlogits, dx, (size_t)B * n * sizeof(float));
+    be->ops->upload(be, a->vqa.dlogits, dx, (size_t)B * n * sizeof(float));
     m->last.vqa_count = B;
     m->last.vqa_correct = correct;
     m->last.vqa = sum / denom;
     return m->last.vqa;
 }
 
-static void vqa_backward(m3ae_model *m, const m3ae_batch *b, float *dX, float *dY) {
+/* The backward of a classifier head pass (VQA, CLS): the head from its logit gradients, then the
+ * poolers; dX, dY as pooler_backward. */
+static void classifier_pass_backward(m3ae_model *m, const m3ae_batch *b, const m3ae_classifier_w *w,
+                                     m3ae_classifier_w *g, const m3ae_classifier_acts *ha, int n,
+                                     m3ae_grad_group_kind group, float *dX, float *dY) {
+    m3ae_acts *a = &m->a;
+    m3ae_classifier_backward(m->be, w, g, ha, a->cls, a->d_cls, a->s.t1, a->s.t2, b->B, 2 * m->cfg.hidden_size, n);
+    m3ae_grad_final(m, group, 0, 0);
+    pooler_backward(m, b, dX, dY);
+}
+
+/* The classification head (spec 1.6, 4.2) on the pooled features: the same classifier as VQA, with
+ * the official F.cross_entropy(logits, labels): the mean over the batch, here over cls_denom samples
+ * (<= 0: B) so that ranks and micro-batches add up to the global mean. A sample of class -1 (outside
+ * the training vocabulary; staged as ignore_index) adds no loss and is never correct. The loss runs
+ * on the backend (labels staged), like ITM's. */
+static double cls_forward(m3ae_model *m, const m3ae_batch *b) {
     m3ae_backend *be = m->be;
     m3ae_acts *a = &m->a;
-    const int B = b->B, H2 = 2 * m->cfg.hidden_size, n = m->cfg.vqa_labels;
-    be->ops->linear_backward(be, a->s.t1, m->g.vqa.fc2_w, m->g.vqa.fc2_b, a->vqa_dlogits, a->vqa_g, m->w.vqa.fc2_w, B, H2,
-                             n, 0);                                                   // (B,2H)
-    be->ops->gelu_backward(be, a->s.t1, a->s.t1, a->vqa_ln, (size_t)B * H2);
-    be->ops->layernorm_backward(be, a->s.t2, m->g.vqa.ln_g, m->g.vqa.ln_b, a->s.t1, a->vqa_h, a->vqa_mean, a->vqa_rstd,
-                                m->w.vqa.ln_g, B, H2, 0);
-    be->ops->linear_backward(be, a->d_cls, m->g.vqa.fc1_w, m->g.vqa.fc1_b, a->s.t2, a->cls, m->w.vqa.fc1_w, B, H2, H2, 0);
-    m3ae_grad_final(m, M3AE_GG_VQA_HEAD, 0, 0);
-    pooler_backward(m, b, dX, dY);
+    const int B = b->B, H2 = 2 * m->cfg.hidden_size, n = m->cfg.cls_labels;
+    m3ae_classifier_forward(be, &m->w.cls_head, &a->cls_head, a->cls, B, H2, n); // (B,2H) -> (B,n)
+    const double denom = b->cls_denom > 0 ? b->cls_denom : B;
+    m->denom[M3AE_PASS_CLS] = denom;
+    int count = 0, correct = 0;
+    double sum = be->ops->cross_entropy(be, a->cls_head.dlogits, a->cls_head.logits, m->st.cls_labels, B, n, M3AE_IGNORE_INDEX,
+                                        (float)(1.0 / denom), &count, &correct);
+    m->last.cls_count = B;
+    m->last.cls_correct = correct;
+    m->last.cls = sum / denom;
+    return m->last.cls;
 }
 
 /* The batch of the IRTR pass's images: B / K, the other fields as b. */
@@ -762,6 +791,7 @@ double m3ae_model_forward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
     case M3AE_PASS_MIM: return mim_forward(m, b);
     case M3AE_PASS_ITM: return itm_forward(m, b);
     case M3AE_PASS_VQA: return vqa_forward(m, b);
+    case M3AE_PASS_CLS: return cls_forward(m, b);
     case M3AE_PASS_IRTR: break; /* above */
     case M3AE_PASS_JOINT: {
         double l = mlm_forward(m, b);
@@ -793,7 +823,13 @@ void m3ae_model_backward(m3ae_model *m, m3ae_pass pass, const m3ae_batch *b) {
         has[0] = has[1] = 1;
         break;
     case M3AE_PASS_VQA:
-        vqa_backward(m, b, a->dS[0][0], a->dS[0][1]);
+        classifier_pass_backward(m, b, &m->w.vqa, &m->g.vqa, &a->vqa, m->cfg.vqa_labels, M3AE_GG_VQA_HEAD, a->dS[0][0],
+                                 a->dS[0][1]);
+        has[0] = has[1] = 1;
+        break;
+    case M3AE_PASS_CLS:
+        classifier_pass_backward(m, b, &m->w.cls_head, &m->g.cls_head, &a->cls_head, m->cfg.cls_labels, M3AE_GG_CLS_HEAD,
+                                 a->dS[0][0], a->dS[0][1]);
         has[0] = has[1] = 1;
         break;
     case M3AE_PASS_IRTR:

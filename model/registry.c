@@ -31,7 +31,7 @@ m3ae_lr_group m3ae_param_name_group(const char *name) {
 const char *m3ae_module_name(m3ae_module m) {
     static const char *names[M3AE_MOD_COUNT] = {
         "CLIP visual", "RoBERTa (incl. pooler)", "fusion layers", "proj+pool+type", "MLM head", "MIM head",
-        "ITM head", "VQA head", "IRTR head"};
+        "ITM head", "VQA head", "CLS head", "IRTR head"};
     return m >= 0 && m < M3AE_MOD_COUNT ? names[m] : "?";
 }
 

@@ -34,6 +34,7 @@ typedef enum {
     M3AE_MOD_MIM_HEAD,
     M3AE_MOD_ITM_HEAD,
     M3AE_MOD_VQA_HEAD,
+    M3AE_MOD_CLS_HEAD,
     M3AE_MOD_IRTR_HEAD,
     M3AE_MOD_COUNT
 } m3ae_module;

@@ -612,6 +612,33 @@ def write_h5(path, tensors, moments, attrs, compact=False):
         raise
 
 
+def check_classifier_heads(out, cfg):
+    """The official vqa_head / cls_head (spec 1.6): Sequential(Linear(2H,2H), LayerNorm(2H), GELU,
+    Linear(2H,n)) -> keys <head>.{0,1,3}.{weight,bias}. Checks the shapes against the fusion width and
+    returns notes naming the label count n, which m3ae takes from the dataset being evaluated (its
+    manifest), not from the configuration: prepare it with the head's vocabulary."""
+    notes = []
+    h2 = 2 * cfg["hidden_size"]
+    for head in ("vqa_head", "cls_head"):
+        keys = [k for k in out if k.startswith(head + ".")]
+        if not keys:
+            continue
+        want = {f"{head}.0.weight": (h2, h2), f"{head}.0.bias": (h2,), f"{head}.1.weight": (h2,),
+                f"{head}.1.bias": (h2,)}
+        w3, b3 = out.get(f"{head}.3.weight"), out.get(f"{head}.3.bias")
+        if w3 is None or b3 is None or w3.ndim != 2 or w3.shape[1] != h2 or b3.shape != (w3.shape[0],):
+            raise ConvertError(f"{head}: {head}.3.weight/bias are not a Linear({h2}, n) (official "
+                               f"Sequential(Linear, LayerNorm, GELU, Linear) on the {h2}-wide pooled features)")
+        bad = [f"{k} {tuple(out[k].shape) if k in out else 'missing'} (want {v})" for k, v in want.items()
+               if k not in out or tuple(out[k].shape) != v]
+        extra = sorted(set(keys) - set(want) - {f"{head}.3.weight", f"{head}.3.bias"})
+        if bad or extra:
+            raise ConvertError(f"{head} is not the official classifier head: " + "; ".join(bad + extra))
+        notes.append(f"{head} kept: {w3.shape[0]} labels (m3ae evaluate --task {head[:3]} takes the count from the "
+                     f"dataset's manifest: prepare it with the vocabulary this head was trained on)")
+    return notes
+
+
 def to_numpy32(t, key, notes):
     import torch
     if not t.is_floating_point():
@@ -671,6 +698,7 @@ def cmd_to_h5(args):
         for k in sd:
             if k.startswith(FINETUNE_HEADS):
                 out[k] = to_numpy32(sd[k], k, dtype_notes)
+        notes.extend(check_classifier_heads(out, cfg))
     pe = "mim_head.decoder_pos_embed"
     if pe in expected and (pe not in out):
         out[pe] = sincos_pos_embed(cfg["mim_decoder_hidden_size"], grid)
@@ -1147,7 +1175,7 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--self-test", action="store_true", help="round-trip checks on the reference tiny model")
     sub = ap.add_subparsers(dest="cmd")
-    a = sub.add_parser("to-h5", help="PyTorch (.ckpt/.pt/.bin) -> m3ae .h5")
+    a = sub.add_parser("to-h5", aliases=["from-pt"], help="PyTorch (.ckpt/.pt/.bin) -> m3ae .h5")
     a.add_argument("input")
     a.add_argument("--out", required=True)
     a.add_argument("--config-from", default="auto", choices=["auto", "tiny", "small", "base"],
@@ -1180,7 +1208,7 @@ def main(argv=None):
     try:
         if args.self_test:
             return self_test()
-        if args.cmd == "to-h5":
+        if args.cmd in ("to-h5", "from-pt"):
             return cmd_to_h5(args)
         if args.cmd == "to-pt":
             return cmd_to_pt(args)

@@ -1,16 +1,13 @@
 /* The pretraining sampler (io/samplers/pretrain.h): record -> transform -> tokens -> masks. */
 #include "io/samplers/pretrain.h"
 
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/arena.h"
 #include "common/facts.h"
-#include "common/rng.h"
-#include "io/image.h"
-#include "io/image_transform.h"
 #include "io/masks.h"
+#include "io/samplers/common.h"
 
 int m3ae_pretrain_sampler_init(m3ae_pretrain_sampler *s, const m3ae_pretrain_sampler_config *cfg, m3ae_error *err) {
     const m3ae_pretrain_sampler_config *c = cfg;
@@ -36,16 +33,13 @@ static void *batch_alloc(void *ctx, int B) {
     b->B = B, b->S = S, b->L = L, b->N = N;
     b->mim_keep = s->keep;
     size_t img = (size_t)B * 3 * S * S;
-    b->images = m3ae_alloc(img * sizeof(float), "loader images (B,3,S,S)");
+    m3ae_sample_arrays_alloc(B, S, L, &b->images, &b->text_ids, &b->text_masks, &b->sample_ids);
     b->itm_images = m3ae_alloc(img * sizeof(float), "loader ITM images (B,3,S,S)");
-    b->text_ids = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader text ids (B,L)");
-    b->text_masks = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader text masks (B,L)");
     b->mlm_ids = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader MLM ids (B,L)");
     b->mlm_labels = m3ae_alloc((size_t)B * L * sizeof(int32_t), "loader MLM labels (B,L)");
     b->mim_noise = m3ae_alloc((size_t)B * N * sizeof(float), "loader MIM noise (B,N)");
     b->mim_ids_shuffle = m3ae_alloc((size_t)B * N * sizeof(int32_t), "loader MIM ids (B,N)");
     b->itm_labels = m3ae_alloc((size_t)B * sizeof(int32_t), "loader ITM labels (B)");
-    b->sample_ids = m3ae_alloc((size_t)B * sizeof(int64_t), "loader sample ids (B)");
     b->itm_wrong_ids = m3ae_alloc((size_t)B * sizeof(int64_t), "loader ITM ids (B)");
     return b;
 }
@@ -53,32 +47,11 @@ static void *batch_alloc(void *ctx, int B) {
 static void batch_free(void *ctx, void *batch) {
     (void)ctx;
     m3ae_pretrain_batch *b = batch;
-    void *p[] = {b->images,          b->itm_images, b->text_ids,   b->text_masks, b->mlm_ids,      b->mlm_labels,
-                 b->mim_noise,       b->mim_ids_shuffle, b->itm_labels, b->sample_ids, b->itm_wrong_ids};
+    m3ae_sample_arrays_free(b->images, b->text_ids, b->text_masks, b->sample_ids);
+    void *p[] = {b->itm_images, b->mlm_ids,    b->mlm_labels,   b->mim_noise,
+                 b->mim_ids_shuffle, b->itm_labels, b->itm_wrong_ids};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) m3ae_free(p[i]);
     m3ae_free(b);
-}
-
-static int transform(const m3ae_pretrain_sampler *s, const m3ae_record_view *v, uint64_t epoch, uint64_t sample,
-                     float *out, m3ae_error *err) {
-    m3ae_image img = {.width = (int)v->width, .height = (int)v->height, .rgb = (uint8_t *)v->pixels};
-    uint8_t *rgb = NULL;
-    if (v->channels == 1) { /* grey records: replicate */
-        size_t n = (size_t)v->width * v->height;
-        rgb = malloc(3 * n);
-        if (!rgb) return m3ae_error_set(err, "out of memory");
-        for (size_t i = 0; i < n; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = v->pixels[i];
-        img.rgb = rgb;
-    }
-    int rc;
-    if (s->cfg.random_crop) {
-        m3ae_rng r = m3ae_rng_make(s->cfg.seed, M3AE_RNG_CROP, epoch, sample);
-        rc = m3ae_transform_clip_resizedcrop(&img, s->cfg.image_size, &r, out, err);
-    } else {
-        rc = m3ae_transform_clip(&img, s->cfg.image_size, out, err);
-    }
-    free(rgb);
-    return rc;
 }
 
 static int build(void *ctx, m3ae_pipeline_worker *w, void *batch, int i, uint64_t epoch, uint64_t g, m3ae_error *err) {
@@ -91,18 +64,10 @@ static int build(void *ctx, m3ae_pipeline_worker *w, void *batch, int i, uint64_
     m3ae_record_view v;
     uint32_t c;
     if (m3ae_pipeline_read(w, g, &v, &c, err)) return -1;
-    if (transform(s, &v, epoch, g, b->images + img_n * i, err)) return -1;
-    uint32_t tl;
-    const char *text = m3ae_record_caption(&v, c, &tl);
-    int n = m3ae_tokenizer_encode(s->cfg.tokenizer, text, tl, ids_tmp, L, L, 1);
-    if (n < 0)
-        return m3ae_error_set(err, "sample %" PRIu64 " (%.*s): the tokenizer failed", g, (int)v.image_id_len,
-                              v.image_id);
+    const int crop = s->cfg.random_crop, size = s->cfg.image_size;
+    if (m3ae_sample_image(&v, size, crop, s->cfg.seed, epoch, g, b->images + img_n * i, err)) return -1;
     int32_t *ids = b->text_ids + (size_t)L * i, *mask = b->text_masks + (size_t)L * i;
-    for (int p = 0; p < L; p++) {
-        ids[p] = ids_tmp[p];
-        mask[p] = p < n ? 1 : 0;
-    }
+    if (m3ae_sample_text(s->cfg.tokenizer, &v, c, L, g, ids_tmp, ids, mask, err) < 0) return -1;
     m3ae_mlm_mask(s->cfg.seed, epoch, g, ids, L, s->vocab, s->mask_id, s->cfg.mlm_prob, s->cfg.mlm_mode,
                   m3ae_tokenizer_continuation_flags(s->cfg.tokenizer), b->mlm_ids + (size_t)L * i, b->mlm_labels + (size_t)L * i, NULL);
     m3ae_mim_noise(s->cfg.seed, epoch, g, N, b->mim_noise + (size_t)N * i, b->mim_ids_shuffle + (size_t)N * i);
@@ -114,7 +79,7 @@ static int build(void *ctx, m3ae_pipeline_worker *w, void *batch, int i, uint64_
         memcpy(itm, b->images + img_n * i, img_n * sizeof(float));
     } else {
         if (m3ae_pipeline_read(w, wrong, &v, &c, err)) return -1;
-        if (transform(s, &v, epoch, wrong, itm, err)) return -1;
+        if (m3ae_sample_image(&v, size, crop, s->cfg.seed, epoch, wrong, itm, err)) return -1;
     }
     return 0;
 }

@@ -9,17 +9,12 @@
 
 #include "common/arena.h"
 #include "common/log.h"
-#include "io/manifest.h"
 #include "io/masks.h"
 #include "io/pipeline.h"
 #include "io/samplers/pretrain.h"
+#include "launch/train/task_source.h"
 #include "model/flops.h"
 #include "model/tasks/pretrain.h"
-
-struct m3ae_task_source {
-    m3ae_pretrain_sampler sampler; /* the pipeline's sampler ctx points here */
-    m3ae_pipeline *p;
-};
 
 /* The loss denominators, in the order of m3ae_batch's: MLM labelled tokens, MIM removed patches,
  * ITM pairs. */
@@ -50,18 +45,13 @@ static const m3ae_metric_def val_metrics[N_VAL] = {
 static m3ae_task_source *source_open(void *ctx, const char *dir, int leases, int rank, int world, m3ae_error *err) {
     const m3ae_pretrain_task_ctx *t = ctx;
     const m3ae_train_config *c = t->cfg;
-    m3ae_manifest man;
-    if (m3ae_manifest_read(dir, &man, err) != 0) return NULL;
-    int store = man.store_size;
-    uint64_t samples = man.samples;
-    m3ae_manifest_free(&man);
-    if (samples == 0)
-        return m3ae_error_set(err, "dataset %s holds no samples; convert a corpus with m3ae prep", dir), NULL;
-    if (c->model.image_size > store)
+    m3ae_task_dataset ds;
+    if (m3ae_task_dataset_read(dir, "", "pretraining", "jsonl|medicat|roco", -1, &ds, err) != 0) return NULL;
+    if (c->model.image_size > ds.store_size)
         m3ae_warn("dataset %s stores images with a shorter side of %d px; image_size = %d upsamples them (re-run m3ae "
-                  "prep with --store-size %d for full resolution)", dir, store, c->model.image_size,
+                  "prep with --store-size %d for full resolution)", dir, ds.store_size, c->model.image_size,
                   c->model.image_size);
-    m3ae_task_source *s = calloc(1, sizeof *s);
+    m3ae_pretrain_sampler *s = calloc(1, sizeof *s);
     if (!s) return m3ae_error_set(err, "out of memory"), NULL;
     m3ae_pretrain_sampler_config sc = {
         .tokenizer = t->tok,
@@ -74,52 +64,13 @@ static m3ae_task_source *source_open(void *ctx, const char *dir, int leases, int
         .random_crop = (int)c->random_crop,
         .seed = (uint64_t)c->seed,
     };
-    m3ae_pipeline_config pc = {.data_dir = dir,
-                               .batch_size = (int)c->per_gpu_batchsize,
-                               /* the trainer leases a whole optimizer step's micro-batches (one for
-                                * validation): the epoch is then defined by the global batch */
-                               .accum = leases,
-                               .seed = (uint64_t)c->seed,
-                               .rank = rank,
-                               .world = world,
-                               .threads = (int)c->loader_threads,
-                               .leases = leases};
-    if (m3ae_pretrain_sampler_init(&s->sampler, &sc, err) != 0) {
-        free(s);
-        return NULL;
-    }
-    m3ae_sampler table = m3ae_pretrain_sampler_table(&s->sampler);
-    s->p = m3ae_pipeline_open(&pc, &table, err);
-    if (!s->p) {
-        free(s);
-        return NULL;
-    }
-    return s;
+    if (m3ae_pretrain_sampler_init(s, &sc, err) != 0) return free(s), NULL;
+    m3ae_pipeline_config pc = m3ae_task_pipeline_config(c, dir, leases, rank, world);
+    /* the trainer leases a whole optimizer step's micro-batches (one for validation): the epoch is
+     * then defined by the global batch */
+    pc.accum = leases;
+    return m3ae_task_source_open(&pc, m3ae_pretrain_sampler_table(s), s, err);
 }
-
-static void source_close(m3ae_task_source *s) {
-    if (!s) return;
-    m3ae_pipeline_close(s->p);
-    free(s);
-}
-
-static int source_next(m3ae_task_source *s, const void **batch, m3ae_error *err) {
-    void *b;
-    int rc = m3ae_pipeline_lease(s->p, &b, err);
-    *batch = b;
-    return rc;
-}
-
-static void source_release(m3ae_task_source *s, const void *batch) { m3ae_pipeline_release(s->p, batch); }
-static void source_get_state(const m3ae_task_source *s, uint64_t *epoch, uint64_t *position) {
-    m3ae_pipeline_get_state(s->p, epoch, position);
-}
-static int source_set_state(m3ae_task_source *s, uint64_t epoch, uint64_t position, m3ae_error *err) {
-    return m3ae_pipeline_set_state(s->p, epoch, position, err);
-}
-static uint64_t source_num_samples(const m3ae_task_source *s) { return m3ae_pipeline_num_samples(s->p); }
-static uint64_t source_samples_per_rank(const m3ae_task_source *s) { return m3ae_pipeline_samples_per_rank(s->p); }
-static uint64_t source_batches_per_epoch(const m3ae_task_source *s) { return m3ae_pipeline_batches_per_epoch(s->p); }
 
 static void counts(const void *batch, double *c) {
     const m3ae_pretrain_batch *b = batch;
@@ -177,25 +128,19 @@ static void flops(const m3ae_train_config *c, const m3ae_metric_set *interval, d
 }
 
 m3ae_task m3ae_task_pretrain(m3ae_pretrain_task_ctx *ctx) {
-    return (m3ae_task){.name = "pretraining",
-                       .ctx = ctx,
-                       .passes = m3ae_pretrain_passes(ctx->cfg->model.objective),
-                       .train_metrics = train_metrics,
-                       .n_train_metrics = N_TRAIN,
-                       .val_metrics = val_metrics,
-                       .n_val_metrics = N_VAL,
-                       .open = source_open,
-                       .close = source_close,
-                       .next = source_next,
-                       .release = source_release,
-                       .get_state = source_get_state,
-                       .set_state = source_set_state,
-                       .num_samples = source_num_samples,
-                       .samples_per_rank = source_samples_per_rank,
-                       .batches_per_epoch = source_batches_per_epoch,
-                       .n_denoms = N_DENOMS,
-                       .counts = counts,
-                       .model_batch = model_batch,
-                       .observe = observe,
-                       .flops = flops};
+    m3ae_task t = {.name = "pretraining",
+                   .ctx = ctx,
+                   .passes = m3ae_pretrain_passes(ctx->cfg->model.objective),
+                   .train_metrics = train_metrics,
+                   .n_train_metrics = N_TRAIN,
+                   .val_metrics = val_metrics,
+                   .n_val_metrics = N_VAL,
+                   .open = source_open,
+                   .n_denoms = N_DENOMS,
+                   .counts = counts,
+                   .model_batch = model_batch,
+                   .observe = observe,
+                   .flops = flops};
+    m3ae_task_source_bind(&t);
+    return t;
 }

@@ -29,29 +29,6 @@ for n in 1 2; do
     warmup_steps=1 ckpt_every=0 val_every=2 batch_size=8 per_gpu_batchsize=$((8 / n)) >"$W/r$n.log" 2>&1 ||
     { echo "FAIL: $n ranks"; tail -20 "$W/r$n.log"; exit 1; }
 done
-$PY - "$W" <<'PY' || fail=1
-import json, sys
-import h5py, numpy as np
-w = sys.argv[1]
-runs = {n: [json.loads(l) for l in open(f"{w}/r{n}/metrics.jsonl")] for n in (1, 2)}
-assert len(runs[1]) == len(runs[2]) and len(runs[1]) >= 4, "different metrics lines"
-worst = 0.0
-for a, b in zip(runs[1], runs[2]):
-    for k in ("loss", "vqa_loss", "val_vqa_loss"):
-        if k in a:
-            d = abs(a[k] - b[k]) / max(1e-6, abs(a[k]))
-            worst = max(worst, d)
-            assert d < 1e-3, f"step {a.get('step')}, {k}: {b[k]} (2 ranks) vs {a[k]} (1 rank)"
-    for k in ("vqa_acc", "val_vqa_acc"):
-        if k in a:
-            assert a[k] == b[k], f"step {a.get('step')}, {k}: {b[k]} vs {a[k]}"
-r1 = h5py.File(f"{w}/r1/checkpoints/step_0000004.h5", "r")["model"]
-r2 = h5py.File(f"{w}/r2/checkpoints/step_0000004.h5", "r")["model"]
-for k in ("vqa_head.0.weight", "vqa_head.3.weight", "vqa_head.3.bias"):
-    a, b = r1[k][()], r2[k][()]
-    d = np.abs(a - b).max() / np.abs(a).max()
-    assert d < 1e-3, f"{k} differs by {d:.2e}"
-print(f"1/2 ranks: worst relative loss difference {worst:.2e}")
-PY
+$PY "$(dirname "$0")/compare_ranks.py" "$W" vqa 4 || fail=1
 [ $fail -eq 0 ] && echo "VQA fine-tuning rank test passed"
 exit $fail

@@ -1,9 +1,11 @@
-/* The VQA pass against the PyTorch reference (tests/fixtures/vqa_tiny.h5, written by
- * tools/reference/make_vqa_fixture.py): the tiny model of the model fixtures plus the official
- * vqa_head (Linear, LayerNorm eps 1e-5, GELU erf, Linear), the unmasked question + full image, the
- * loss BCEWithLogits(logits, one-hot) * n_labels with one unseen answer (label -1). Checks the
- * pooled features, the logits, the loss and the gradient of every trainable parameter (dropout off)
- * with the model fixtures' tolerances. */
+/* The downstream classifier passes against the PyTorch reference (tests/fixtures/{vqa,cls}_tiny.h5,
+ * written by tools/reference/make_vqa_fixture.py): the tiny model of the model fixtures plus the
+ * official head (Linear, LayerNorm eps 1e-5, GELU erf, Linear), the unmasked text + full image, and
+ *   vqa: vqa_head, the loss BCEWithLogits(logits, one-hot) * n_labels with one unseen answer (-1);
+ *   cls: cls_head, the loss F.cross_entropy(logits, labels) (mean over the batch).
+ * Checks the pooled features, the logits, the loss and the gradient of every trainable parameter
+ * (dropout off) with the model fixtures' tolerances.
+ *   test_model_vqa_fixture FILE.h5 [vqa|cls]   (default vqa) */
 #include <hdf5.h>
 #include <stdint.h>
 #include <string.h>
@@ -80,7 +82,12 @@ static void compare_output(m3ae_model *m, m3ae_backend *be, const char *name, co
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) return fprintf(stderr, "usage: test_model_vqa_fixture vqa_tiny.h5\n"), 1;
+    if (argc < 2) return fprintf(stderr, "usage: test_model_vqa_fixture FILE.h5 [vqa|cls]\n"), 1;
+    const char *task = argc > 2 ? argv[2] : "vqa";
+    const int is_cls = !strcmp(task, "cls");
+    if (!is_cls && strcmp(task, "vqa")) return fprintf(stderr, "FAIL: task %s is neither vqa nor cls\n", task), 1;
+    const m3ae_pass pass = is_cls ? M3AE_PASS_CLS : M3AE_PASS_VQA;
+    char key[64];
     file = H5Fopen(argv[1], H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) return fprintf(stderr, "FAIL: cannot open %s (tools/reference/make_vqa_fixture.py)\n", argv[1]), 1;
     m3ae_config cfg;
@@ -93,7 +100,8 @@ int main(int argc, char **argv) {
         snprintf(val, sizeof val, "%.17g", attr(k));
         T_CHECK(m3ae_config_set(&cfg, k, val, &err) == 0, "%s", err.msg);
     }
-    cfg.vqa_labels = (int)attr("vqa_labels");
+    snprintf(key, sizeof key, "%s_labels", task);
+    *(is_cls ? &cfg.cls_labels : &cfg.vqa_labels) = (int)attr(key);
     const int B = (int)attr("batch");
     T_CHECK(m3ae_config_validate(&cfg, &err) == 0, "fixture config: %s", err.msg);
     if (t_failures) return t_done("test_model_vqa_fixture");
@@ -115,25 +123,32 @@ int main(int argc, char **argv) {
     size_t n;
     float *images = read_f32("/inputs/images", &n);
     int32_t *ids = read_i32("/inputs/text_ids", &n), *masks = read_i32("/inputs/text_masks", &n);
-    int32_t *labels = read_i32("/inputs/vqa_labels", &n);
-    T_CHECK(n == (size_t)B, "vqa_labels has %zu entries, batch %d", n, B);
+    snprintf(key, sizeof key, "/inputs/%s_labels", task);
+    int32_t *labels = read_i32(key, &n);
+    T_CHECK(n == (size_t)B, "%s has %zu entries, batch %d", key, n, B);
     if (t_failures) return t_done("test_model_vqa_fixture");
-    m3ae_batch b = {.B = B, .images = images, .text_ids = ids, .text_masks = masks, .vqa_labels = labels};
+    m3ae_batch b = {.B = B, .images = images, .text_ids = ids, .text_masks = masks};
+    *(is_cls ? &b.cls_labels : &b.vqa_labels) = labels;
     m3ae_model_stage(m, &b);
     m3ae_model_set_train(m, 0, 0);
     m3ae_model_zero_grads(m);
-    double loss = m3ae_model_forward(m, M3AE_PASS_VQA, &b);
-    compare_output(m, be, "cls_feats", "/vqa/cls_feats");
-    compare_output(m, be, "vqa_logits", "/vqa/logits");
+    double loss = m3ae_model_forward(m, pass, &b);
+    char out_name[64], path_feats[64], path_logits[64], path_loss[64];
+    snprintf(out_name, sizeof out_name, "%s_logits", task);
+    snprintf(path_feats, sizeof path_feats, "/%s/cls_feats", task);
+    snprintf(path_logits, sizeof path_logits, "/%s/logits", task);
+    snprintf(path_loss, sizeof path_loss, "/%s/loss", task);
+    compare_output(m, be, "cls_feats", path_feats);
+    compare_output(m, be, out_name, path_logits);
     size_t one;
-    double *rl = ds_read("/vqa/loss", H5T_NATIVE_DOUBLE, sizeof(double), &one);
+    double *rl = ds_read(path_loss, H5T_NATIVE_DOUBLE, sizeof(double), &one);
     if (rl) {
         double e = fabs(loss - rl[0]) / fabs(rl[0]);
         printf("  loss %.9f vs reference %.9f rel err %.3g\n", loss, rl[0], e);
-        T_CHECK(e <= TOL_LOSS, "VQA loss %.9f vs reference %.9f (rel %.3g)", loss, rl[0], e);
+        T_CHECK(e <= TOL_LOSS, "%s loss %.9f vs reference %.9f (rel %.3g)", task, loss, rl[0], e);
     }
     free(rl);
-    m3ae_model_backward(m, M3AE_PASS_VQA, &b);
+    m3ae_model_backward(m, pass, &b);
     float *grads = m3ae_model_grads(m);
     double worst = 0;
     const char *worst_name = "";
@@ -142,7 +157,7 @@ int main(int argc, char **argv) {
         const m3ae_param *p = &r->p[i];
         if (!p->trainable) continue;
         char path[200];
-        snprintf(path, sizeof path, "/vqa/grads/%s", p->name);
+        snprintf(path, sizeof path, "/%s/grads/%s", task, p->name);
         size_t rn;
         float *ref = read_f32(path, &rn);
         if (ref && rn == p->numel) {
