@@ -45,7 +45,7 @@ static const train_key keys[] = {
     KS(mlm_mode, "official|bernoulli"),
     KI(log_every, 1, 1e12, "steps between log lines"),
     KI(val_every, 0, 1e12, "steps between validations (0 = never)"),
-    KI(val_batches, 1, 1e9, "batches per validation"),
+    KI(val_batches, 1, 1e9, "batches per validation (at most one pass over the split)"),
     KI(ckpt_every, 0, 1e12, "steps between checkpoints (0 = only at the end)"),
     KI(keep_last, 0, 1e9, "checkpoints kept (0 = all)"),
     KI(stop_after, 0, 1e12, "stop (with a checkpoint) after this step without changing the schedule (0 = off)"),

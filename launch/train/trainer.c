@@ -531,7 +531,14 @@ static int64_t restore(run *r, int *code) {
 
 /* ------------------------------------------------------------------ validation */
 
-/* The task's own passes, forward only, on the first val_batches micro-batches of the validation
+/* The validation micro-batches: val_batches, at most one pass over the validation data (a larger
+ * value means the whole split once, not a wrap-around into repeats). */
+static int64_t val_batch_count(const run *r) {
+    const uint64_t pass = r->task->batches_per_epoch(r->val);
+    return pass > 0 && (uint64_t)r->cfg->val_batches > pass ? (int64_t)pass : r->cfg->val_batches;
+}
+
+/* The task's own passes, forward only, on the first val_batch_count micro-batches of the validation
  * data (from its start every time), without dropout; the metrics summed over batches and ranks. */
 static void validate(run *r, int64_t done) {
     const m3ae_task *t = r->task;
@@ -540,7 +547,8 @@ static void validate(run *r, int64_t done) {
     m3ae_metric_set_zero(vs);
     m3ae_model_set_train(r->model, 0, (uint64_t)r->cfg->seed);
     if (t->set_state(r->val, 0, 0, &err) != 0) M3AE_FATAL(M3AE_EXIT_DATA, "%s", err.msg);
-    for (int64_t i = 0; i < r->cfg->val_batches; i++) {
+    const int64_t n_val = val_batch_count(r);
+    for (int64_t i = 0; i < n_val; i++) {
         const void *mb;
         if (t->next(r->val, &mb, &err) != 0) M3AE_FATAL(M3AE_EXIT_DATA, "%s", err.msg);
         m3ae_batch b = t->model_batch(mb, (uint64_t)done, NULL);
@@ -573,8 +581,8 @@ static void print_startup(run *r, double gemm_gflops) {
            (unsigned long long)t->num_samples(r->train), (unsigned long long)t->samples_per_rank(r->train),
            (unsigned long long)(t->batches_per_epoch(r->train) / (uint64_t)r->accum));
     if (r->val)
-        printf("  validation %s: %lld batches every %lld steps\n", r->paths->val_dir, (long long)c->val_batches,
-               (long long)c->val_every);
+        printf("  validation %s: %lld batches every %lld steps%s\n", r->paths->val_dir, (long long)val_batch_count(r),
+               (long long)c->val_every, val_batch_count(r) < c->val_batches ? " (the whole split once)" : "");
     printf("  schedule: %lld steps, warm-up %lld, peak lr %.3g (heads x%g, multi-modal x%g), weight decay %g\n",
            (long long)c->max_steps, (long long)m3ae_train_warmup_steps(c), c->learning_rate, c->lr_mult_head,
            c->lr_mult_multi_modal, c->weight_decay);
