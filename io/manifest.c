@@ -76,6 +76,12 @@ int m3ae_manifest_write(const char *dir, const m3ae_manifest *m, m3ae_error *err
                 s->records, s->samples, s->bytes, s->checksum);
     }
     fprintf(f, "\n  ]");
+    if (m->groups[0]) { /* only when there is a table: manifests without one stay byte-identical */
+        fprintf(f, ",\n  \"groups\": ");
+        put_str(f, m->groups);
+        fprintf(f, ",\n  \"group_key\": ");
+        put_str(f, m->group_key);
+    }
     if (m->task.task[0]) write_task(f, &m->task);
     fprintf(f, "\n}\n");
     int bad = ferror(f);
@@ -249,6 +255,10 @@ int m3ae_manifest_read(const char *dir, m3ae_manifest *m, m3ae_error *err) {
     if (rec != m->records || smp != m->samples)
         rc = m3ae_error_set(err, "'%s': the shards hold %" PRIu64 " records / %" PRIu64 " samples, the totals say %" PRIu64
                                  " / %" PRIu64 "; the manifest is corrupt", path, rec, smp, m->records, m->samples);
+    const char *gs = m3ae_json_str(m3ae_json_get(j, "groups"), NULL), *gk = m3ae_json_str(m3ae_json_get(j, "group_key"), NULL);
+    if (!rc && gs && (!*gs || strchr(gs, '/') || strlen(gs) >= sizeof m->groups || !gk || strlen(gk) >= sizeof m->group_key))
+        rc = m3ae_error_set(err, "'%s': \"groups\" must name a file of the dataset folder, with its \"group_key\"", path);
+    if (!rc && gs) snprintf(m->groups, sizeof m->groups, "%s", gs), snprintf(m->group_key, sizeof m->group_key, "%s", gk);
     if (!rc && m3ae_json_get(j, "task")) rc = read_task(j, path, &m->task, err);
 done:
     m3ae_json_free(j);

@@ -60,6 +60,10 @@ typedef struct {
     int n_shards;
     m3ae_manifest_shard *shards; /* malloc'ed */
     m3ae_manifest_task task;     /* downstream fields (task.task "" for pretraining data) */
+    /* The group side table of `m3ae prep --format jsonl --group-key KEY` (io/FORMAT.md "Group
+     * table"): its file name ("groups.jsonl", "" when none) and the JSON field it holds. */
+    char groups[64];
+    char group_key[128];
 } m3ae_manifest;
 
 /* Writes dir/manifest.json atomically (dir/manifest.json.tmp, fsync, rename, fsync dir). */

@@ -226,6 +226,15 @@ static void write_target(FILE *f, uint64_t sample, const m3ae_prep_item *it, con
     fputs("}\n", f);
 }
 
+/* One line of groups.jsonl (--group-key): record r of the dataset (manifest order), its image, its group. */
+static void write_group(FILE *f, uint64_t record, const m3ae_prep_item *it) {
+    fprintf(f, "{\"record\": %llu, \"image\": ", (unsigned long long)record);
+    m3ae_json_write_string(f, it->image_id, strlen(it->image_id));
+    fputs(", \"group\": ", f);
+    m3ae_json_write_string(f, it->group ? it->group : "", it->group ? strlen(it->group) : 0);
+    fputs("}\n", f);
+}
+
 static int too_many(const m3ae_prep_options *o, const m3ae_prep_list *l) {
     return (double)l->rejected_texts > o->max_reject * (double)l->input_texts;
 }
@@ -272,7 +281,7 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
         if (!rc) rc = m3ae_task_finish(o, &task, &l, &man.task, err);
         m3ae_task_input_free(&task);
     } else if (!strcmp(o->format, "jsonl"))
-        rc = m3ae_prep_parse_jsonl(o->input, &l, err);
+        rc = m3ae_prep_parse_jsonl(o->input, o->group_key, &l, err);
     else if (!strcmp(o->format, "roco"))
         rc = m3ae_prep_parse_roco(o->input, &l, err);
     else if (!strcmp(o->format, "medicat"))
@@ -280,6 +289,8 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
     else
         rc = FAIL(M3AE_EXIT_USAGE, "unknown --format '%s' (jsonl, roco, medicat, vqa-rad, slake, vqa-med-2019, "
                                    "melinda, roco-retrieval)", o->format);
+    if (!rc && o->group_key && strcmp(o->format, "jsonl"))
+        rc = FAIL(M3AE_EXIT_USAGE, "--group-key reads a field of --format jsonl lines; --format %s has none", o->format);
     if (!rc && l.input_texts == 0)
         rc = FAIL(M3AE_EXIT_DATA, "the input '%s' holds no image-text pair", o->input);
 
@@ -316,6 +327,16 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
         snprintf(path, sizeof path, "%s/%s", s->tmp_dir, man.task.targets);
         if (!(targets = fopen(path, "w"))) rc = FAIL(M3AE_EXIT_SYSTEM, "cannot write '%s': %s", path, strerror(errno));
     }
+    FILE *groups = NULL; /* --group-key: the group side table, one line a record (io/FORMAT.md) */
+    uint64_t record = 0;
+    if (!rc && o->group_key) {
+        snprintf(man.groups, sizeof man.groups, "groups.jsonl");
+        if (snprintf(man.group_key, sizeof man.group_key, "%s", o->group_key) >= (int)sizeof man.group_key)
+            rc = FAIL(M3AE_EXIT_USAGE, "--group-key '%.40s...' is longer than %zu bytes", o->group_key,
+                      sizeof man.group_key - 1);
+        snprintf(path, sizeof path, "%s/%s", s->tmp_dir, man.groups);
+        if (!rc && !(groups = fopen(path, "w"))) rc = FAIL(M3AE_EXIT_SYSTEM, "cannot write '%s': %s", path, strerror(errno));
+    }
     int tty = isatty(2);
     double last = t0;
     for (int k = 0; !rc && k < o->shards; k++) {
@@ -340,6 +361,8 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
                     s->rejected_images++;
                 } else if (!rc && m3ae_shard_writer_put(w, r->buf, r->len, err)) {
                     rc = M3AE_EXIT_SYSTEM;
+                } else if (!rc && groups) {
+                    write_group(groups, record++, it);
                 } else if (!rc && man.task.task[0]) {
                     if (m3ae_vocab_add(&written_images, it->image_id) < 0) rc = FAIL(M3AE_EXIT_SYSTEM, "out of memory");
                     man.task.questions += it->n_captions;
@@ -400,6 +423,8 @@ int m3ae_prep_run(const m3ae_prep_options *o, m3ae_prep_summary *s, m3ae_error *
     m3ae_vocab_free(&written_images);
     if (targets && fclose(targets) != 0 && !rc)
         rc = FAIL(M3AE_EXIT_SYSTEM, "writing %s/%s failed (disk full?)", s->tmp_dir, man.task.targets);
+    if (groups && fclose(groups) != 0 && !rc)
+        rc = FAIL(M3AE_EXIT_SYSTEM, "writing %s/%s failed (disk full?)", s->tmp_dir, man.groups);
     if (!rc && man.task.task[0]) m3ae_task_log(stdout, &man.task);
     if (fclose(l.rejected) != 0 && !rc)
         rc = FAIL(M3AE_EXIT_SYSTEM, "writing %s/rejected.jsonl failed (disk full?)", s->tmp_dir);

@@ -32,6 +32,7 @@ typedef struct {
     const char *label_field; /* MELINDA label column (default p_meth_label) */
     double holdout;          /* > 0: this fraction of the training images becomes split "heldout" */
     int subset;              /* ROCO retrieval: val/test keep the first N pairs (default 2000; 0 = all) */
+    const char *group_key;   /* jsonl: keep this field of every line as the record's group (groups.jsonl) */
 } m3ae_prep_options;
 
 typedef struct {

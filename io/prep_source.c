@@ -204,6 +204,7 @@ void m3ae_prep_list_free(m3ae_prep_list *l) {
         free(it->qid);
         free(it->split);
         free(it->labels);
+        free(it->group);
     }
     free(l->items);
     free(l->table);

@@ -25,6 +25,7 @@ typedef struct {
     uint32_t n_labels;
     uint64_t line;    /* first input line naming this image */
     int grouped;      /* in the image_id table (texts grouped by image) */
+    char *group;      /* jsonl --group-key: the line's KEY value as text (NULL without the option) */
 } m3ae_prep_item;
 
 typedef struct {
@@ -56,7 +57,8 @@ size_t m3ae_prep_space_len(const unsigned char *s, size_t n);
 void m3ae_prep_join(char *out, size_t cap, const char *file, const char *rel);
 
 /* The format parsers: fill l from o->input. Return 0, or an exit code with err. */
-int m3ae_prep_parse_jsonl(const char *input, m3ae_prep_list *l, m3ae_error *err);
+/* group_key (or NULL): the JSON field every line must have (string or number), kept in item->group. */
+int m3ae_prep_parse_jsonl(const char *input, const char *group_key, m3ae_prep_list *l, m3ae_error *err);
 int m3ae_prep_parse_roco(const char *input, m3ae_prep_list *l, m3ae_error *err);
 int m3ae_prep_parse_medicat(const char *input, m3ae_prep_list *l, m3ae_error *err);
 

@@ -55,6 +55,8 @@ static void usage(FILE *f) {
             "  --shards N        number of shards (default 1)\n"
             "  --store-size S    shorter image side stored, in pixels (default 384)\n"
             "  --threads T       image decoding threads (default: the number of CPUs)\n"
+            "  --group-key KEY   jsonl: keep field KEY (string or number) of every line as the record's\n"
+            "                    group in groups.jsonl (MedPix-2.0: case); a line without it is rejected\n"
             "  --min-words W     drop texts with fewer whitespace-separated words (default 3)\n"
             "  --max-reject F    fail (exit 3) when more than F of the texts are rejected; a fraction\n"
             "                    (0.01) or a percentage (1%%); default 1%%\n"
@@ -135,6 +137,8 @@ int m3ae_cmd_prep(int argc, char **argv) {
             o.lang = v;
         else if (!strcmp(a, "--label-field"))
             o.label_field = v;
+        else if (!strcmp(a, "--group-key"))
+            o.group_key = v;
         else if (!strcmp(a, "--subset")) {
             if (parse_int(a, v, 0, 100000000, &o.subset)) return M3AE_EXIT_USAGE;
         } else if (!strcmp(a, "--holdout")) {

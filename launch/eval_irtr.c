@@ -49,7 +49,7 @@ void m3ae_irtr_recall(const float *scores, const m3ae_irtr_split *s, m3ae_irtr_r
         for (int h = s->txt_first[t]; h < s->txt_first[t + 1]; h++) hit[s->txt_images[h]] = 0;
     }
     for (int k = 0; k < 3; k++) r->i2t[k] /= NI, r->t2i[k] /= NT;
-    r->n_images = NI, r->n_texts = NT;
+    r->n_images = NI, r->n_texts = NT, r->n_groups = s->n_groups;
     free(hit);
 }
 
@@ -167,7 +167,9 @@ m3ae_irtr_grouping m3ae_irtr_grouping_of(const char *dir) {
     m3ae_manifest man;
     m3ae_error err;
     if (m3ae_manifest_read(dir, &man, &err)) return M3AE_IRTR_GROUP_CAPTION;
-    const m3ae_irtr_grouping g = strcmp(man.task.task, "irtr") ? M3AE_IRTR_GROUP_CAPTION : M3AE_IRTR_GROUP_PAIR;
+    const m3ae_irtr_grouping g = !strcmp(man.task.task, "irtr") ? M3AE_IRTR_GROUP_PAIR
+                                 : man.groups[0]                ? M3AE_IRTR_GROUP_CASE
+                                                                : M3AE_IRTR_GROUP_CAPTION;
     m3ae_manifest_free(&man);
     return g;
 }
@@ -235,7 +237,8 @@ int m3ae_evaluate_irtr(const m3ae_irtr_eval_args *a, int n_over, char **over) {
     if (rc == 0 && groups) {
         if (!strcmp(groups, "pair")) g = M3AE_IRTR_GROUP_PAIR;
         else if (!strcmp(groups, "caption")) g = M3AE_IRTR_GROUP_CAPTION;
-        else rc = m3ae_error_set(&err, "--groups %s: expected pair or caption", groups), code = M3AE_EXIT_USAGE;
+        else if (!strcmp(groups, "case")) g = M3AE_IRTR_GROUP_CASE;
+        else rc = m3ae_error_set(&err, "--groups %s: expected pair, caption or case", groups), code = M3AE_EXIT_USAGE;
     }
     m3ae_tokenizer *tok = NULL;
     m3ae_backend *be = NULL;
@@ -261,8 +264,11 @@ int m3ae_evaluate_irtr(const m3ae_irtr_eval_args *a, int n_over, char **over) {
         else
             m3ae_info("fine-tuned retrieval: scoring with the irtr_head of %s", ckpt);
         m3ae_info("groups: %s", g == M3AE_IRTR_GROUP_PAIR ? "pair (each image-caption pair is its own group)"
-                                                          : "caption (one text per distinct caption; an image hits "
-                                                            "every caption it has, a caption every image that has it)");
+                                : g == M3AE_IRTR_GROUP_CASE
+                                    ? "case (one text per distinct caption; an image hits every caption of any image "
+                                      "of its case, a caption every image of every case that has it)"
+                                    : "caption (one text per distinct caption; an image hits "
+                                      "every caption it has, a caption every image that has it)");
     }
     m3ae_irtr_result r;
     if (rc == 0) {
@@ -280,10 +286,11 @@ int m3ae_evaluate_irtr(const m3ae_irtr_eval_args *a, int n_over, char **over) {
             snprintf(text, sizeof text,
                      "{\"task\": \"irtr\", \"i2t_r1\": %.6f, \"i2t_r5\": %.6f, \"i2t_r10\": %.6f, \"t2i_r1\": %.6f, "
                      "\"t2i_r5\": %.6f, \"t2i_r10\": %.6f, \"n_images\": %d, \"n_texts\": %d, \"n\": %llu, "
-                     "\"pairs_scored\": %llu, \"zero_shot\": %s, \"groups\": \"%s\", \"image_size\": %d}\n",
+                     "\"pairs_scored\": %llu, \"zero_shot\": %s, \"groups\": \"%s\", \"n_groups\": %d, \"image_size\": %d}\n",
                      r.i2t[0], r.i2t[1], r.i2t[2], r.t2i[0], r.t2i[1], r.t2i[2], r.n_images, r.n_texts,
                      (unsigned long long)r.n_pairs, (unsigned long long)r.scored, zero_shot ? "true" : "false",
-                     g == M3AE_IRTR_GROUP_PAIR ? "pair" : "caption", cfg->model.image_size);
+                     g == M3AE_IRTR_GROUP_PAIR ? "pair" : g == M3AE_IRTR_GROUP_CASE ? "case" : "caption", r.n_groups,
+                     cfg->model.image_size);
             FILE *f = fopen(json, "w");
             if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
                 rc = m3ae_error_set(&err, "cannot write %s", json);

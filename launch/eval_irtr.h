@@ -20,6 +20,7 @@
 typedef struct {
     double i2t[3], t2i[3]; /* R@1, R@5, R@10 */
     int n_images, n_texts;
+    int n_groups;          /* the split's groups (cases for case grouping, else the texts) */
     uint64_t n_pairs;      /* the split's (image, caption) samples */
     uint64_t scored;       /* image x text pairs scored */
     double seconds;
@@ -36,8 +37,9 @@ int m3ae_irtr_evaluate(m3ae_model *m, const m3ae_tokenizer *tok, const char *dir
                        uint64_t max_images, int progress, const char *scores_path, m3ae_irtr_result *r,
                        m3ae_error *err);
 
-/* The default groups of dataset dir: pair for a roco-retrieval folder (task irtr), caption for a
- * pretraining folder (MedPix); caption when the manifest cannot be read (the read reports that). */
+/* The default groups of dataset dir: pair for a roco-retrieval folder (task irtr), case for a folder
+ * with a group table (m3ae prep --group-key), caption for another pretraining folder; caption when
+ * the manifest cannot be read (the read reports that). */
 m3ae_irtr_grouping m3ae_irtr_grouping_of(const char *dir);
 
 /* Loads checkpoint path into m (by name, positions resized: m3ae_vqa_load_weights); when it has an

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "common/json.h"
 #include "common/rng.h"
 #include "io/image.h"
 #include "io/image_transform.h"
@@ -65,7 +66,7 @@ static int rehash(builder *b, m3ae_error *err) {
 static int add_text(builder *b, const m3ae_irtr_split_config *c, int L, const char *s, size_t n, int32_t *tmp,
                     int *out, m3ae_error *err) {
     size_t sl = 0;
-    if (c->grouping == M3AE_IRTR_GROUP_CAPTION) {
+    if (c->grouping != M3AE_IRTR_GROUP_PAIR) { /* caption and case: one text per distinct caption */
         if (2 * (b->n_texts + 1) > b->n_slots && rehash(b, err)) return -1;
         sl = find_slot(b, s, n);
         if (b->slot[sl] >= 0) return *out = b->slot[sl], 0;
@@ -90,7 +91,7 @@ static int add_text(builder *b, const m3ae_irtr_split_config *c, int L, const ch
     }
     for (int p = 0; p < L; p++) b->ids[b->n_texts * L + p] = tmp[p], b->masks[b->n_texts * L + p] = p < k;
     b->text[b->n_texts] = copy;
-    if (c->grouping == M3AE_IRTR_GROUP_CAPTION) b->slot[sl] = (int)b->n_texts;
+    if (c->grouping != M3AE_IRTR_GROUP_PAIR) b->slot[sl] = (int)b->n_texts;
     *out = (int)b->n_texts++;
     return 0;
 }
@@ -121,6 +122,116 @@ static int csr(const int *key, const int *val, size_t n, int n_keys, int **first
     return 0;
 }
 
+/* ---- case groups ---- */
+
+/* The group of every record of dataset dir from its group table (io/FORMAT.md "Group table"):
+ * (*groups)[r] for record r in manifest order, n entries (= the manifest's records), each the
+ * group string followed by the record's image id after its NUL. 0, or -1. */
+static int read_groups(const char *dir, const m3ae_manifest *man, char ***groups, uint64_t *n, m3ae_error *err) {
+    *groups = NULL, *n = 0;
+    if (!man->groups[0])
+        return m3ae_error_set(err, "dataset %s has no group table: convert it with m3ae prep --format jsonl --group-key "
+                              "KEY (MedPix-2.0: --group-key case), or evaluate with --groups caption", dir);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", dir, man->groups);
+    FILE *f = fopen(path, "rb");
+    if (!f) return m3ae_error_set(err, "cannot open the group table %s (named in %s/manifest.json)", path, dir);
+    char **g = calloc(man->records ? man->records : 1, sizeof *g);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = g ? 0 : m3ae_error_set(err, "out of memory (%llu groups)", (unsigned long long)man->records);
+    uint64_t r = 0;
+    while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+        if (r >= man->records) {
+            rc = m3ae_error_set(err, "%s has more lines than the %llu records of the dataset; convert it again", path,
+                                (unsigned long long)man->records);
+            break;
+        }
+        m3ae_error e;
+        m3ae_json *j = m3ae_json_parse(line, (size_t)len, &e);
+        size_t gl = 0, il = 0;
+        const char *gs = j ? m3ae_json_str(m3ae_json_get(j, "group"), &gl) : NULL;
+        const char *is = j ? m3ae_json_str(m3ae_json_get(j, "image"), &il) : NULL;
+        const double rec = j ? m3ae_json_num(m3ae_json_get(j, "record")) : -1;
+        if (!gs || !is || rec != (double)r)
+            rc = m3ae_error_set(err, "%s line %llu: expected {\"record\": %llu, \"image\": ..., \"group\": \"...\"}; "
+                                "convert the dataset again", path, (unsigned long long)r + 1, (unsigned long long)r);
+        else if (!(g[r] = malloc(gl + il + 2))) /* "group\0image\0": the image checks the record */
+            rc = m3ae_error_set(err, "out of memory (groups)");
+        else
+            memcpy(g[r], gs, gl + 1), memcpy(g[r] + gl + 1, is, il + 1);
+        m3ae_json_free(j);
+        r++;
+    }
+    free(line);
+    fclose(f);
+    if (rc == 0 && r != man->records)
+        rc = m3ae_error_set(err, "%s has %llu lines for %llu records; convert the dataset again", path,
+                            (unsigned long long)r, (unsigned long long)man->records);
+    if (rc) {
+        for (uint64_t k = 0; g && k < man->records; k++) free(g[k]);
+        return free(g), -1;
+    }
+    *groups = g, *n = r;
+    return 0;
+}
+
+static const char *const *g_sort_groups; /* qsort context (the reader is not reentrant across threads) */
+static int by_group(const void *a, const void *b) {
+    const int x = *(const int *)a, y = *(const int *)b;
+    const int c = strcmp(g_sort_groups[x], g_sort_groups[y]);
+    return c ? c : (x > y) - (x < y);
+}
+static int by_pair(const void *a, const void *b) {
+    const int *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* Case hits: replaces the caption hits (img, txt) of b by (i, t) for every image i and every text t
+ * that is a caption of some image of i's case. rep[i] is the first image of i's case. */
+static int case_hits(builder *b, char **groups, int n_img, int *n_groups, m3ae_error *err) {
+    int *order = malloc((size_t)n_img * sizeof *order), *rep = malloc((size_t)n_img * sizeof *rep);
+    int *ct = malloc((b->n_hits ? b->n_hits : 1) * 2 * sizeof *ct); /* (case, text) pairs */
+    int *cfirst = calloc((size_t)n_img + 1, sizeof *cfirst);
+    int rc = order && rep && ct && cfirst ? 0 : m3ae_error_set(err, "out of memory (case groups)");
+    if (rc == 0) {
+        for (int i = 0; i < n_img; i++) order[i] = i;
+        g_sort_groups = (const char *const *)groups;
+        qsort(order, (size_t)n_img, sizeof *order, by_group); /* equal groups adjacent, first image first */
+        *n_groups = 0;
+        for (int k = 0; k < n_img; k++) {
+            const int first = k == 0 || strcmp(groups[order[k]], groups[order[k - 1]]);
+            rep[order[k]] = first ? order[k] : rep[order[k - 1]];
+            *n_groups += first;
+        }
+        for (size_t h = 0; h < b->n_hits; h++) ct[2 * h] = rep[b->pair_img[h]], ct[2 * h + 1] = b->pair_txt[h];
+        qsort(ct, b->n_hits, 2 * sizeof *ct, by_pair);
+    }
+    size_t n_ct = 0, total = 0;
+    for (size_t h = 0; rc == 0 && h < b->n_hits; h++) /* unique (case, text), counted per case */
+        if (n_ct == 0 || ct[2 * h] != ct[2 * (n_ct - 1)] || ct[2 * h + 1] != ct[2 * (n_ct - 1) + 1]) {
+            ct[2 * n_ct] = ct[2 * h], ct[2 * n_ct + 1] = ct[2 * h + 1];
+            cfirst[ct[2 * n_ct] + 1]++, n_ct++;
+        }
+    for (int i = 0; rc == 0 && i < n_img; i++) cfirst[i + 1] += cfirst[i];
+    for (int i = 0; rc == 0 && i < n_img; i++) total += (size_t)(cfirst[rep[i] + 1] - cfirst[rep[i]]);
+    int *pi = NULL, *pt = NULL;
+    if (rc == 0 && (total > (size_t)INT32_MAX || !(pi = malloc((total ? total : 1) * sizeof *pi)) ||
+                    !(pt = malloc((total ? total : 1) * sizeof *pt))))
+        rc = m3ae_error_set(err, "out of memory (%zu case hits)", total);
+    size_t h = 0;
+    for (int i = 0; rc == 0 && i < n_img; i++) /* the case's texts, ascending: ct is sorted by (case, text) */
+        for (int k = cfirst[rep[i]]; k < cfirst[rep[i] + 1]; k++) pi[h] = i, pt[h++] = ct[2 * k + 1];
+    if (rc == 0) {
+        free(b->pair_img), free(b->pair_txt);
+        b->pair_img = pi, b->pair_txt = pt, b->n_hits = b->cap_hits = total;
+    } else
+        free(pi), free(pt);
+    free(order), free(rep), free(ct), free(cfirst);
+    return rc;
+}
+
 int m3ae_irtr_split_read(const char *dir, const m3ae_irtr_split_config *c, m3ae_irtr_image_fn fn, void *ctx,
                          m3ae_irtr_split *out, m3ae_error *err) {
     memset(out, 0, sizeof *out);
@@ -132,6 +243,12 @@ int m3ae_irtr_split_read(const char *dir, const m3ae_irtr_split_config *c, m3ae_
     if (man.task.task[0] && strcmp(man.task.task, "irtr")) {
         m3ae_error_set(err, "dataset %s is a \"%s\" dataset: retrieval reads a pretraining dataset (m3ae prep --format "
                        "jsonl ...) or one of m3ae prep --format roco-retrieval", dir, man.task.task);
+        m3ae_manifest_free(&man);
+        return -1;
+    }
+    char **groups = NULL; /* case grouping: the group of every record */
+    uint64_t n_groups_read = 0;
+    if (c->grouping == M3AE_IRTR_GROUP_CASE && read_groups(dir, &man, &groups, &n_groups_read, err)) {
         m3ae_manifest_free(&man);
         return -1;
     }
@@ -156,6 +273,12 @@ int m3ae_irtr_split_read(const char *dir, const m3ae_irtr_split_config *c, m3ae_
                 rc = m3ae_error_set(err, "%s record %llu (%.*s) has %u channels; retrieval reads RGB records (re-run "
                                     "m3ae prep)", man.shards[sh].name, (unsigned long long)k, (int)v.image_id_len,
                                     v.image_id, v.channels);
+            if (rc == 0 && groups) { /* the table is in record order; its image names the record */
+                const char *gi = groups[n_img] + strlen(groups[n_img]) + 1;
+                if (strlen(gi) != v.image_id_len || memcmp(gi, v.image_id, v.image_id_len))
+                    rc = m3ae_error_set(err, "%s/%s line %d names image %s, but record %d is %.*s; convert the dataset "
+                                        "again", dir, man.groups, n_img + 1, gi, n_img, (int)v.image_id_len, v.image_id);
+            }
             for (uint32_t ci = 0; rc == 0 && ci < v.n_captions; ci++) {
                 uint32_t tl;
                 const char *t = m3ae_record_caption(&v, ci, &tl);
@@ -174,6 +297,10 @@ int m3ae_irtr_split_read(const char *dir, const m3ae_irtr_split_config *c, m3ae_
     m3ae_manifest_free(&man);
     if (rc == 0 && (n_img == 0 || b.n_texts == 0))
         rc = m3ae_error_set(err, "dataset %s holds no images or captions to retrieve", dir);
+    out->n_groups = (int)b.n_texts;
+    if (rc == 0 && groups) rc = case_hits(&b, groups, n_img, &out->n_groups, err);
+    for (uint64_t k = 0; k < n_groups_read; k++) free(groups[k]);
+    free(groups);
     if (rc == 0) {
         out->n_images = n_img, out->n_texts = (int)b.n_texts, out->L = L;
         out->text_ids = b.ids, out->text_masks = b.masks, b.ids = b.masks = NULL;

@@ -6,7 +6,10 @@
  *    image is its own caption(s), the hit of a text its own image;
  *  - M3AE_IRTR_GROUP_CAPTION (MedPix, where the images of a case share a caption): one text per
  *    distinct caption string; an image hits every text among its captions and a text every image
- *    that has it, so a caption query counts any image described by it (any image of its case).
+ *    that has it, so a caption query counts any image described by it;
+ *  - M3AE_IRTR_GROUP_CASE (MedPix by case, the dataset's group table of m3ae prep --group-key): the
+ *    texts are the distinct captions as for CAPTION; an image hits every caption of any image of its
+ *    case (group), a text every image of every case that has it.
  * The hit lists are CSR arrays (first[i] .. first[i+1]). */
 #ifndef M3AE_IO_SAMPLERS_IRTR_H
 #define M3AE_IO_SAMPLERS_IRTR_H
@@ -17,7 +20,7 @@
 #include "io/pipeline.h"
 #include "io/tokenizer.h"
 
-typedef enum { M3AE_IRTR_GROUP_PAIR = 0, M3AE_IRTR_GROUP_CAPTION = 1 } m3ae_irtr_grouping;
+typedef enum { M3AE_IRTR_GROUP_PAIR = 0, M3AE_IRTR_GROUP_CAPTION = 1, M3AE_IRTR_GROUP_CASE = 2 } m3ae_irtr_grouping;
 
 typedef struct {
     const m3ae_tokenizer *tokenizer; /* borrowed */
@@ -32,6 +35,7 @@ typedef struct {
     int *img_first, *img_texts;     /* (n_images+1), hits: the texts of image i */
     int *txt_first, *txt_images;    /* (n_texts+1), hits: the images of text j */
     uint64_t n_pairs;               /* (image, caption) pairs read (the samples) */
+    int n_groups;                   /* case: the distinct groups (cases) among the images; else n_texts */
 } m3ae_irtr_split;
 
 /* Called for image i (0, 1, ... in order) with its (3,S,S) CLIP-normalised pixels (valid during

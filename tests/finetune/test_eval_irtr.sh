@@ -10,7 +10,12 @@
 #    the negated scores (so the row is what scores) and the recall of the reversed ranking; a zero
 #    row and bias make every score equal, so every R@k is 0 (ties count against the query);
 #  - a fine-tuned-style checkpoint with irtr_head = the negated row scores as that head (not zero-shot);
-#  - --groups pair: one text per image-caption pair (n_texts = 199).
+#  - --groups pair: one text per image-caption pair (n_texts = 199);
+#  - case groups (issue 12): the split prepared again with --group-key case evaluates by case by
+#    default ("groups": "case", n_groups = the cases of test.jsonl); its recall equals the one
+#    recomputed here from its --scores with the hits of test.jsonl's case field (an image hits every
+#    caption of any image of its case), which differs from the caption-group recall of the same
+#    scores (32 cases have more than one caption); --groups caption on that folder is caption.
 source "$(dirname "$0")/../pretrain/common.sh"
 PY=/usr/bin/python3
 IN="$DATA/medpix2/test.jsonl"
@@ -19,6 +24,8 @@ $PY -c "import h5py, numpy" 2>/dev/null || { echo "SKIPPED: /usr/bin/python3 lac
 W=$(mktemp -d /tmp/m3ae-irtr-XXXXXX); trap 'rm -rf "$W"' EXIT
 "$M3AE" prep --format jsonl --input "$IN" --out "$W/test" --store-size 32 --min-words 1 --threads 1 --quiet \
   >"$W/prep.log" 2>&1 || { echo "FAIL: prep: $(cat "$W/prep.log")"; exit 1; }
+"$M3AE" prep --format jsonl --input "$IN" --out "$W/case" --store-size 32 --min-words 1 --threads 1 --quiet \
+  --group-key case >"$W/prep_case.log" 2>&1 || { echo "FAIL: prep --group-key case: $(cat "$W/prep_case.log")"; exit 1; }
 phantom_data phantom64 64 11
 pretrain "$W/pre" max_steps=2 ckpt_every=2 >"$W/pre.log" 2>&1 || { echo "FAIL: pretrain: $(tail -5 "$W/pre.log")"; exit 1; }
 PRE=$W/pre/checkpoints/step_0000002.h5
@@ -39,9 +46,9 @@ for name in ("neg", "zero", "ft"):
 for name in ("neg", "zero", "ft"):
     convert_checkpoint.write_whole_file_block(f"{w}/{name}.h5")
 PY
-ev() { # NAME CHECKPOINT [args...]
+ev() { # NAME CHECKPOINT [args...]; EVDATA=DIR evaluates another folder than $W/test
   local n=$1 c=$2; shift 2
-  ASAN_OPTIONS=detect_leaks=1 "$M3AE" evaluate --task irtr --checkpoint "$c" --data "$W/test" --json "$W/$n.json" \
+  ASAN_OPTIONS=detect_leaks=1 "$M3AE" evaluate --task irtr --checkpoint "$c" --data "${EVDATA:-$W/test}" --json "$W/$n.json" \
     --scores "$W/$n.f32" vocab="$VOCAB" per_gpu_batchsize=48 "$@" >"$W/$n.log" 2>&1 ||
     { echo "FAIL: evaluate $n: $(tail -5 "$W/$n.log")"; exit 1; }
 }
@@ -50,6 +57,9 @@ ev neg "$W/neg.h5"
 ev zero "$W/zero.h5"
 ev ft "$W/ft.h5" per_gpu_batchsize=7 # another batch: a partial last batch
 ev pair "$PRE" --groups pair
+EVDATA=$W/case ev case "$PRE"
+EVDATA=$W/case ev case_caption "$PRE" --groups caption
+check 'grep -q "^groups: case (" "$W/case.log"' "the folder with a group table was not evaluated by case: $(grep groups: "$W/case.log")"
 check 'grep -q "^zero-shot retrieval: .* has no irtr_head; scoring with the ITM head.s match row" "$W/pre.log"' \
   "no zero-shot line in the log: $(head -5 "$W/pre.log")"
 check 'grep -q "^fine-tuned retrieval: scoring with the irtr_head" "$W/ft.log"' "the irtr_head checkpoint was not scored by its head"
@@ -106,6 +116,30 @@ if len(S) == 5:
     for i in range(NI):
         t = texts.index(caps[i])
         if np.abs(S["pair"][:, i] - S["pre"][:, t]).max() > 1e-6: bad.append(f"pair text {i} scores differ from caption text {t}"); break
+# case groups: hit[i, t] when some image of i's case has caption t
+cases = [r["case"] for r in rows]
+hit_case = np.zeros((NI, NT), bool)
+for i in range(NI):
+    for j in range(NI):
+        if cases[j] == cases[i]: hit_case[i, texts.index(caps[j])] = True
+n_cases = len(set(cases))
+multi = sum(len({caps[i] for i in range(NI) if cases[i] == c}) > 1 for c in set(cases))
+if multi == 0: bad.append("no case has two captions: the case groups are not exercised")
+for n, h, g, ng in (("case", hit_case, "case", n_cases), ("case_caption", hit, "caption", NT)):
+    j = json.load(open(f"{w}/{n}.json"))
+    if (j.get("groups"), j.get("n_groups"), j["n_images"], j["n_texts"], j["n"]) != (g, ng, NI, NT, NI):
+        bad.append(f"{n}: groups/n_groups/n_images/n_texts/n = {j.get('groups')}/{j.get('n_groups')}/{j['n_images']}/"
+                   f"{j['n_texts']}/{j['n']}, expected {g}/{ng}/{NI}/{NT}/{NI}")
+        continue
+    s = np.fromfile(f"{w}/{n}.f32", dtype="<f4").reshape(NI, NT)
+    if n == "case" and "pre" in S and np.abs(s - S["pre"]).max() > 1e-6: bad.append("case: scores differ from the caption run")
+    ref, got = recall(s, h), [j[k] for k in keys]
+    if any(abs(a - b) > 1e-5 for a, b in zip(ref, got)): bad.append(f"{n}: recall {got}, recomputed {ref}")
+    if n == "case":
+        other = recall(s, hit)
+        if other == ref: bad.append(f"case and caption groups give the same recall {ref}: the test cannot tell them apart")
+        print(f"case ({n_cases} cases, {multi} with several captions):", " ".join(f"{k}={v:.4f}" for k, v in zip(keys, got)),
+              "| caption groups on the same scores:", " ".join(f"{v:.4f}" for v in other))
 for b in bad: print("FAIL:", b)
 sys.exit(1 if bad else 0)
 PY

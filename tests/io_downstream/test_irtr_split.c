@@ -4,6 +4,10 @@
  *  - pair groups: one text per sample, each text hits its own image only, an image its own texts;
  *  - caption groups: one text per distinct caption, hits both ways consistent (image i hits text t
  *    iff text t hits image i), every image and text has a hit, fewer texts than pairs;
+ *  - case groups (argv[3]: the same split with --group-key case): the caption texts, hits both
+ *    ways consistent, a superset of the caption hits with more hits for some image (a case with
+ *    two captions), fewer groups than images; without a group table the read fails naming
+ *    --group-key;
  *  - the negatives: candidate 0 is the sample itself; candidates 1.. are texts of OTHER images, a
  *    pure function of (seed, epoch, sample, k) (the same when asked again, another draw in another
  *    epoch or seed), and over many draws every other text is drawn (uniform over them). */
@@ -56,6 +60,32 @@ int main(int argc, char **argv) {
     T_CHECK(shared > 0, "no caption is shared by two images: the caption groups are not exercised");
     printf("pair: %d images x %d texts; caption: %d texts, %d shared by several images\n", sp.n_images, sp.n_texts,
            sc.n_texts, shared);
+
+    if (argc > 3) { /* case groups */
+        m3ae_irtr_split sk;
+        c.grouping = M3AE_IRTR_GROUP_CASE;
+        T_CHECK(m3ae_irtr_split_read(argv[1], &c, NULL, NULL, &sk, &err) != 0 && strstr(err.msg, "--group-key"),
+                "case groups on a folder without a group table: %s", err.msg);
+        T_CHECK(m3ae_irtr_split_read(argv[3], &c, NULL, NULL, &sk, &err) == 0, "case split: %s", err.msg);
+        if (t_failures) return t_done("test_irtr_split");
+        T_CHECK(sk.n_texts == sc.n_texts && sk.n_images == sc.n_images, "case split: %d x %d, caption %d x %d",
+                sk.n_images, sk.n_texts, sc.n_images, sc.n_texts);
+        T_CHECK(sk.n_groups > 0 && sk.n_groups < sk.n_images, "case split: %d groups of %d images", sk.n_groups,
+                sk.n_images);
+        int more = 0;
+        for (int i = 0; i < sk.n_images && i < sc.n_images; i++) {
+            for (int h = sc.img_first[i]; h < sc.img_first[i + 1]; h++)
+                T_CHECK(has(sk.img_first, sk.img_texts, i, sc.img_texts[h]), "case: image %d lost its caption %d", i,
+                        sc.img_texts[h]);
+            for (int h = sk.img_first[i]; h < sk.img_first[i + 1]; h++)
+                T_CHECK(has(sk.txt_first, sk.txt_images, sk.img_texts[h], i), "case: image %d hits text %d, not back",
+                        i, sk.img_texts[h]);
+            more += sk.img_first[i + 1] - sk.img_first[i] > sc.img_first[i + 1] - sc.img_first[i];
+        }
+        T_CHECK(more > 0, "case groups give no image more hits than caption groups: no case with two captions?");
+        printf("case: %d groups, %d images with more hits than by caption\n", sk.n_groups, more);
+        m3ae_irtr_split_free(&sk);
+    }
 
     /* negatives */
     m3ae_irtr_sampler s, s2;

@@ -10,4 +10,6 @@ IN=$DATA/medpix2/test.jsonl
 W=$(mktemp -d /tmp/m3ae-irtr-split-XXXXXX); trap 'rm -rf "$W"' EXIT
 "$M3AE" prep --format jsonl --input "$IN" --out "$W/test" --store-size 32 --min-words 1 --threads 1 --quiet \
   >"$W/prep.log" 2>&1 || { echo "FAIL: prep: $(cat "$W/prep.log")"; exit 1; }
-"$BIN" "$W/test" "$DATA/vocab/roberta-base"
+"$M3AE" prep --format jsonl --input "$IN" --out "$W/case" --store-size 32 --min-words 1 --threads 1 --quiet \
+  --group-key case >"$W/prep_case.log" 2>&1 || { echo "FAIL: prep --group-key case: $(cat "$W/prep_case.log")"; exit 1; }
+"$BIN" "$W/test" "$DATA/vocab/roberta-base" "$W/case"
