@@ -2,7 +2,7 @@
 # The ITM-escape check of issue 9: the demo's configuration (or CFG=FILE) trained with seeds 0, 1, 2
 # one after another on the demo's phantom corpora, 2 MPI ranks, the full schedule; prints per seed
 # the final validation ITM accuracy, the steps, the wall time and the machine load, and exits 1 when
-# a seed ends below 0.65. Run on a quiet machine (about 5 minutes per seed alone on 2 cores).
+# a seed ends below 0.65. Run on a quiet machine (about 8 minutes per seed alone on 2 cores).
 # Usage: experiments/demo/three_seeds.sh [key=value...]   (extra overrides for every seed)
 #        SEEDS="0 1 2" CFG=experiments/configs/pretrain_small.cfg (defaults)
 set -uo pipefail
