@@ -11,14 +11,10 @@
 #include "io/pipeline.h"
 #include "io/samplers/irtr.h"
 #include "launch/eval_irtr.h"
+#include "launch/train/task_source.h"
 #include "launch/train/task_vqa.h"
 #include "model/flops.h"
 #include "model/tasks/irtr.h"
-
-struct m3ae_task_source {
-    m3ae_irtr_sampler sampler; /* the pipeline's sampler ctx points here */
-    m3ae_pipeline *p;
-};
 
 enum { DENOM_IMAGES, N_DENOMS };
 
@@ -36,6 +32,9 @@ static const m3ae_metric_def val_metrics[N_VAL] = {
     [V_LOSS] = {"irtr_loss", NULL, M3AE_METRIC_RATIO, 1},
 };
 
+/* The sampler's own allocations (the source frees the struct). */
+static void sampler_destroy(void *smp) { m3ae_irtr_sampler_free(smp); }
+
 static m3ae_task_source *source_open(void *ctx, const char *dir, int leases, int rank, int world, m3ae_error *err) {
     const m3ae_irtr_task_ctx *t = ctx;
     const m3ae_train_config *c = t->cfg;
@@ -46,8 +45,8 @@ static m3ae_task_source *source_open(void *ctx, const char *dir, int leases, int
     if (c->model.image_size > store)
         m3ae_warn("dataset %s stores images with a shorter side of %d px; image_size = %d upsamples them", dir, store,
                   c->model.image_size);
-    m3ae_task_source *s = calloc(1, sizeof *s);
-    if (!s) return m3ae_error_set(err, "out of memory"), NULL;
+    m3ae_irtr_sampler *smp = calloc(1, sizeof *smp);
+    if (!smp) return m3ae_error_set(err, "out of memory"), NULL;
     const int training = t->train_dir && !strcmp(dir, t->train_dir);
     m3ae_irtr_sampler_config sc = {.tokenizer = t->tok,
                                    .image_size = c->model.image_size,
@@ -55,48 +54,10 @@ static m3ae_task_source *source_open(void *ctx, const char *dir, int leases, int
                                    .random_crop = (int)c->random_crop && training,
                                    .candidates = (int)c->irtr_candidates,
                                    .seed = (uint64_t)c->seed};
-    if (m3ae_irtr_sampler_init(&s->sampler, dir, &sc, err) != 0) return free(s), NULL;
-    m3ae_pipeline_config pc = {.data_dir = dir,
-                               .batch_size = (int)c->per_gpu_batchsize,
-                               .seed = (uint64_t)c->seed,
-                               .rank = rank,
-                               .world = world,
-                               .threads = (int)c->loader_threads,
-                               .leases = leases};
-    m3ae_sampler table = m3ae_irtr_sampler_table(&s->sampler);
-    s->p = m3ae_pipeline_open(&pc, &table, err);
-    if (!s->p) {
-        m3ae_irtr_sampler_free(&s->sampler);
-        free(s);
-        return NULL;
-    }
-    return s;
+    if (m3ae_irtr_sampler_init(smp, dir, &sc, err) != 0) return free(smp), NULL;
+    m3ae_pipeline_config pc = m3ae_task_pipeline_config(c, dir, leases, rank, world);
+    return m3ae_task_source_open_with(&pc, m3ae_irtr_sampler_table(smp), smp, sampler_destroy, err);
 }
-
-static void source_close(m3ae_task_source *s) {
-    if (!s) return;
-    m3ae_pipeline_close(s->p);
-    m3ae_irtr_sampler_free(&s->sampler);
-    free(s);
-}
-
-static int source_next(m3ae_task_source *s, const void **batch, m3ae_error *err) {
-    void *b;
-    int rc = m3ae_pipeline_lease(s->p, &b, err);
-    *batch = b;
-    return rc;
-}
-
-static void source_release(m3ae_task_source *s, const void *batch) { m3ae_pipeline_release(s->p, batch); }
-static void source_get_state(const m3ae_task_source *s, uint64_t *epoch, uint64_t *position) {
-    m3ae_pipeline_get_state(s->p, epoch, position);
-}
-static int source_set_state(m3ae_task_source *s, uint64_t epoch, uint64_t position, m3ae_error *err) {
-    return m3ae_pipeline_set_state(s->p, epoch, position, err);
-}
-static uint64_t source_num_samples(const m3ae_task_source *s) { return m3ae_pipeline_num_samples(s->p); }
-static uint64_t source_samples_per_rank(const m3ae_task_source *s) { return m3ae_pipeline_samples_per_rank(s->p); }
-static uint64_t source_batches_per_epoch(const m3ae_task_source *s) { return m3ae_pipeline_batches_per_epoch(s->p); }
 
 static void counts(const void *batch, double *c) { c[DENOM_IMAGES] = ((const m3ae_irtr_batch *)batch)->B; }
 
@@ -184,7 +145,7 @@ int m3ae_irtr_init_from(void *ctx, const char *path, m3ae_model *m, m3ae_error *
 }
 
 m3ae_task m3ae_task_irtr(m3ae_irtr_task_ctx *ctx) {
-    return (m3ae_task){.name = "retrieval fine-tuning",
+    m3ae_task t = {.name = "retrieval fine-tuning",
                        .ctx = ctx,
                        .passes = m3ae_irtr_passes(),
                        .train_metrics = train_metrics,
@@ -192,14 +153,6 @@ m3ae_task m3ae_task_irtr(m3ae_irtr_task_ctx *ctx) {
                        .val_metrics = val_metrics,
                        .n_val_metrics = N_VAL,
                        .open = source_open,
-                       .close = source_close,
-                       .next = source_next,
-                       .release = source_release,
-                       .get_state = source_get_state,
-                       .set_state = source_set_state,
-                       .num_samples = source_num_samples,
-                       .samples_per_rank = source_samples_per_rank,
-                       .batches_per_epoch = source_batches_per_epoch,
                        .n_denoms = N_DENOMS,
                        .counts = counts,
                        .model_batch = model_batch,
@@ -208,4 +161,6 @@ m3ae_task m3ae_task_irtr(m3ae_irtr_task_ctx *ctx) {
                        .init_from = m3ae_irtr_init_from,
                        .rows_per_sample = (int)ctx->cfg->irtr_candidates,
                        .after_validation = after_validation};
+    m3ae_task_source_bind(&t);
+    return t;
 }

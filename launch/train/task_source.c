@@ -8,7 +8,8 @@
 
 struct m3ae_task_source {
     m3ae_pipeline *p;
-    void *sampler; /* the pipeline's sampler ctx lives here: freed after the pipeline */
+    void *sampler;                /* the pipeline's sampler ctx lives here: freed after the pipeline */
+    void (*destroy)(void *sampler); /* the sampler's own allocations, or NULL */
 };
 
 m3ae_pipeline_config m3ae_task_pipeline_config(const m3ae_train_config *c, const char *dir, int leases, int rank,
@@ -22,20 +23,33 @@ m3ae_pipeline_config m3ae_task_pipeline_config(const m3ae_train_config *c, const
                                   .leases = leases};
 }
 
+static void sampler_free(void *sampler, void (*destroy)(void *)) {
+    if (sampler && destroy) destroy(sampler);
+    free(sampler);
+}
+
+m3ae_task_source *m3ae_task_source_open_with(const m3ae_pipeline_config *pc, m3ae_sampler table, void *sampler,
+                                             void (*destroy)(void *sampler), m3ae_error *err) {
+    m3ae_task_source *s = calloc(1, sizeof *s);
+    if (!s)
+        return sampler_free(sampler, destroy), m3ae_error_set(err, "out of memory opening the data of %s", pc->data_dir),
+               NULL;
+    s->sampler = sampler;
+    s->destroy = destroy;
+    s->p = m3ae_pipeline_open(pc, &table, err);
+    if (!s->p) return sampler_free(sampler, destroy), free(s), NULL;
+    return s;
+}
+
 m3ae_task_source *m3ae_task_source_open(const m3ae_pipeline_config *pc, m3ae_sampler table, void *sampler,
                                         m3ae_error *err) {
-    m3ae_task_source *s = calloc(1, sizeof *s);
-    if (!s) return free(sampler), m3ae_error_set(err, "out of memory opening the data of %s", pc->data_dir), NULL;
-    s->sampler = sampler;
-    s->p = m3ae_pipeline_open(pc, &table, err);
-    if (!s->p) return free(sampler), free(s), NULL;
-    return s;
+    return m3ae_task_source_open_with(pc, table, sampler, NULL, err);
 }
 
 static void source_close(m3ae_task_source *s) {
     if (!s) return;
     m3ae_pipeline_close(s->p);
-    free(s->sampler);
+    sampler_free(s->sampler, s->destroy);
     free(s);
 }
 

@@ -33,6 +33,10 @@ m3ae_pipeline_config m3ae_task_pipeline_config(const m3ae_train_config *c, const
  * is owned by the source from this call on, also when it fails (then it is freed). NULL with err. */
 m3ae_task_source *m3ae_task_source_open(const m3ae_pipeline_config *pc, m3ae_sampler table, void *sampler,
                                         m3ae_error *err);
+/* The same for a sampler that holds allocations of its own: destroy(sampler) releases them before
+ * the sampler itself is freed (at close, or when the open fails). */
+m3ae_task_source *m3ae_task_source_open_with(const m3ae_pipeline_config *pc, m3ae_sampler table, void *sampler,
+                                             void (*destroy)(void *sampler), m3ae_error *err);
 
 /* Fills t's close, next, release, get_state, set_state, num_samples, samples_per_rank and
  * batches_per_epoch with the pipeline's. */
