@@ -97,9 +97,7 @@ static int finetune_run(const finetune_args *a, const finetune_task *ft, int *ar
     int code = 0, rc = 0;
     m3ae_train_config cfg;
     char config_text[M3AE_CKPT_CONFIG_LEN];
-    m3ae_train_config_defaults(&cfg);
-    if (a->config_path) rc = m3ae_train_config_load(&cfg, a->config_path, &err);
-    for (int i = 0; rc == 0 && i < a->n_overrides; i++) rc = m3ae_train_config_override(&cfg, a->overrides[i], &err);
+    rc = m3ae_train_config_build(&cfg, a->config_path, a->overrides, a->n_overrides, &err);
     if (rc == 0 && ft->labels) {
         m3ae_task_dataset ds;
         rc = m3ae_task_dataset_read(a->data_dir, ft->task, ft->what, ft->formats, -1, &ds, &err);

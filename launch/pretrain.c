@@ -25,9 +25,7 @@ int m3ae_pretrain_run(const m3ae_pretrain_args *a, int *argc, char ***argv) {
     /* configuration: the same on every rank */
     m3ae_train_config cfg;
     char config_text[M3AE_CKPT_CONFIG_LEN];
-    m3ae_train_config_defaults(&cfg);
-    if (a->config_path) rc = m3ae_train_config_load(&cfg, a->config_path, &err);
-    for (int i = 0; rc == 0 && i < a->n_overrides; i++) rc = m3ae_train_config_override(&cfg, a->overrides[i], &err);
+    rc = m3ae_train_config_build(&cfg, a->config_path, a->overrides, a->n_overrides, &err);
     if (rc == 0) rc = m3ae_train_config_validate(&cfg, dist.world, &err);
     if (rc != 0) {
         if (dist.rank == 0) fprintf(stderr, "m3ae: error: %s\n", err.msg);

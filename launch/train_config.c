@@ -437,3 +437,11 @@ size_t m3ae_train_config_text(const m3ae_train_config *c, char *buf, size_t n) {
     fclose(f);
     return len > 0 ? (size_t)len : 0;
 }
+
+int m3ae_train_config_build(m3ae_train_config *c, const char *path, char *const *overrides, int n, m3ae_error *err) {
+    m3ae_train_config_defaults(c);
+    if (path && m3ae_train_config_load(c, path, err) != 0) return -1;
+    for (int i = 0; i < n; i++)
+        if (m3ae_train_config_override(c, overrides[i], err) != 0) return -1;
+    return 0;
+}

@@ -61,6 +61,9 @@ int m3ae_train_config_load(m3ae_train_config *c, const char *path, m3ae_error *e
 int m3ae_train_config_from_text(m3ae_train_config *c, const char *text, m3ae_error *err);
 /* Applies one "key=value" argument. */
 int m3ae_train_config_override(m3ae_train_config *c, const char *arg, m3ae_error *err);
+/* A command's configuration: the defaults, then the file `path` (NULL: none), then the n
+ * "key=value" arguments in order. 0, or -1 with err naming the file line or the argument. */
+int m3ae_train_config_build(m3ae_train_config *c, const char *path, char *const *overrides, int n, m3ae_error *err);
 /* Checks relations (batch sizes, warm-up, model validation). world = number of ranks. */
 int m3ae_train_config_validate(const m3ae_train_config *c, int world, m3ae_error *err);
 

@@ -146,21 +146,21 @@ int m3ae_irtr_init_from(void *ctx, const char *path, m3ae_model *m, m3ae_error *
 
 m3ae_task m3ae_task_irtr(m3ae_irtr_task_ctx *ctx) {
     m3ae_task t = {.name = "retrieval fine-tuning",
-                       .ctx = ctx,
-                       .passes = m3ae_irtr_passes(),
-                       .train_metrics = train_metrics,
-                       .n_train_metrics = N_TRAIN,
-                       .val_metrics = val_metrics,
-                       .n_val_metrics = N_VAL,
-                       .open = source_open,
-                       .n_denoms = N_DENOMS,
-                       .counts = counts,
-                       .model_batch = model_batch,
-                       .observe = observe,
-                       .flops = flops,
-                       .init_from = m3ae_irtr_init_from,
-                       .rows_per_sample = (int)ctx->cfg->irtr_candidates,
-                       .after_validation = after_validation};
+                   .ctx = ctx,
+                   .passes = m3ae_irtr_passes(),
+                   .train_metrics = train_metrics,
+                   .n_train_metrics = N_TRAIN,
+                   .val_metrics = val_metrics,
+                   .n_val_metrics = N_VAL,
+                   .open = source_open,
+                   .n_denoms = N_DENOMS,
+                   .counts = counts,
+                   .model_batch = model_batch,
+                   .observe = observe,
+                   .flops = flops,
+                   .init_from = m3ae_irtr_init_from,
+                   .rows_per_sample = (int)ctx->cfg->irtr_candidates,
+                   .after_validation = after_validation};
     m3ae_task_source_bind(&t);
     return t;
 }
