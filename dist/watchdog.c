@@ -12,8 +12,8 @@
 #include "common/error.h"
 #include "common/sys.h"
 
-/* A rank that waits without knowing for whom gives the ranks that know this much longer to report
- * first (their message names the rank that did not arrive). */
+/* A rank that waits without knowing for whom (or for a peer that is itself waiting) gives the ranks
+ * that know this much longer to report first (their message names the rank that did not arrive). */
 #define UNKNOWN_PEER_GRACE_S 3.0
 /* How often the thread looks at the clock: the abort comes at most this late. */
 #define POLL_S 0.1
@@ -61,26 +61,57 @@ static void publish(int state, int64_t step) {
     atomic_store(&wd.slots[wd.local_rank].state, state);
 }
 
-/* A rank of this node that holds the step up: one that stopped running, else one still computing
- * the same step; -1 none. *why says which. */
-static int find_culprit(int64_t step, const char **why) {
-    if (!wd.slots) return -1;
+/* The node's slot of world rank r; NULL when r runs on another node. */
+static node_slot *slot_of(int r) {
+    for (int i = 0; wd.slots && i < wd.local_world; i++)
+        if (atomic_load(&wd.slots[i].rank) == r) return &wd.slots[i];
+    return NULL;
+}
+
+/* The rank of this node whose process has not run for longest, if that is over min_s; else -1.
+ * A stopped rank is the cause of every other rank's wait, whatever peer a rank waits for. */
+static int find_stopped(double min_s) {
     int64_t t = now_us();
-    for (int i = 0; i < wd.local_world; i++) {
+    int who = -1;
+    double worst = min_s;
+    for (int i = 0; wd.slots && i < wd.local_world; i++) {
         if (i == wd.local_rank) continue;
-        if ((double)(t - atomic_load(&wd.slots[i].beat_us)) > STALE_S * 1e6) {
-            *why = "its process has not run for a while: stopped, or swapped out";
-            return atomic_load(&wd.slots[i].rank);
-        }
+        double stale = (double)(t - atomic_load(&wd.slots[i].beat_us)) / 1e6;
+        if (stale > worst) worst = stale, who = atomic_load(&wd.slots[i].rank);
     }
-    for (int i = 0; i < wd.local_world; i++) {
-        if (i == wd.local_rank) continue;
-        if (atomic_load(&wd.slots[i].state) == COMPUTING && atomic_load(&wd.slots[i].step) == step) {
-            *why = "it is still computing the step";
+    return who;
+}
+
+/* A rank of this node still computing the given step; -1 none. */
+static int find_computing(int64_t step) {
+    for (int i = 0; wd.slots && i < wd.local_world; i++)
+        if (i != wd.local_rank && atomic_load(&wd.slots[i].state) == COMPUTING && atomic_load(&wd.slots[i].step) == step)
             return atomic_load(&wd.slots[i].rank);
-        }
-    }
     return -1;
+}
+
+/* The rank a waiting rank names after hanging past the timeout, and why (NULL: its own knowledge of
+ * the peer it waits for). A stopped rank of the node comes first: in a ring the peer a rank waits for
+ * may itself be waiting for the stopped one. *blocked_peer: the named peer runs on this node and is
+ * itself waiting in the step (so it is not the cause; a rank that knows better reports first). */
+static int find_culprit(int64_t step, int peer, double hung, const char **why, int *blocked_peer) {
+    *why = NULL, *blocked_peer = 0;
+    /* stale for most of the hang: not a live rank that the load delayed for a moment */
+    double min_stale = hung / 2 > STALE_S ? hung / 2 : STALE_S;
+    int r = find_stopped(min_stale);
+    if (r >= 0) {
+        *why = "its process has not run for a while: stopped, or swapped out";
+        return r;
+    }
+    if (peer >= 0) {
+        node_slot *p = slot_of(peer);
+        *blocked_peer = p && atomic_load(&p->state) == WAITING && atomic_load(&p->step) == step;
+        if (*blocked_peer) *why = "it is itself waiting in this step, for a rank that did not say so in time";
+        return peer;
+    }
+    r = find_computing(step);
+    if (r >= 0) *why = "it is still computing the step";
+    return r;
 }
 
 static void report_and_abort(int64_t step, double hung, const char *what, int peer, const char *why, double frozen) {
@@ -123,10 +154,10 @@ static void *watch(void *unused) {
         if (wd.slots) atomic_store(&wd.slots[wd.local_rank].beat_us, now_us());
         if (wd.stopping || !wd.in_step) continue;
         double hung = now - wd.step_t0;
-        int peer = wd.peer;
+        int peer = wd.peer, blocked_peer = 0;
         const char *why = NULL;
-        if (wd.what[0] && peer < 0 && hung > wd.timeout_s) peer = find_culprit(wd.step, &why);
-        double limit = wd.timeout_s + (wd.what[0] && peer < 0 ? UNKNOWN_PEER_GRACE_S : 0);
+        if (wd.what[0] && hung > wd.timeout_s) peer = find_culprit(wd.step, wd.peer, hung, &why, &blocked_peer);
+        double limit = wd.timeout_s + (wd.what[0] && (peer < 0 || blocked_peer) ? UNKNOWN_PEER_GRACE_S : 0);
         if (hung > limit) {
             char what[sizeof wd.what];
             memcpy(what, wd.what, sizeof what);

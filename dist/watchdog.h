@@ -6,7 +6,9 @@
  * they wait for it at the next collective. So the code that waits says what it waits for
  * (m3ae_watchdog_waiting), and m3ae_watchdog_arrive, called before a collective, finds the rank
  * that did not come: every rank exchanges an arrival number with its ring neighbours, and the right
- * neighbour of a rank that never arrives names it. A rank that waits without knowing for whom
+ * neighbour of a rank that never arrives names it. Inside a collective (a ring) the peer a rank waits
+ * for may itself be waiting, so a rank of the node whose process stopped running (its heartbeat in
+ * the node's shared memory is stale) is named before the peer. A rank that waits without knowing for whom
  * reports a few seconds later than one that knows, so that the naming message comes first.
  *
  * All functions may be called when the watchdog is off (timeout 0, or never started): they then do
