@@ -62,3 +62,11 @@ wait_for_line() {
   for i in $(seq 1 "${3:-600}"); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   return 1
 }
+# guard SECONDS 'COMMANDS': runs COMMANDS after SECONDS (a failing test must not hang) unless unguard
+# comes first. unguard leaves no process behind: a sleeping guard would hold ctest's output pipe
+# open, and the test would take until the sleep ends.
+guard() {
+  ( trap 'kill $sl 2>/dev/null; exit 0' TERM; sleep "$1" & sl=$!; wait $sl; eval "$2" ) >/dev/null 2>&1 &
+  GUARD=$!
+}
+unguard() { kill "$GUARD" 2>/dev/null; wait "$GUARD" 2>/dev/null; }

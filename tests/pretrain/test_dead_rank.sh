@@ -18,10 +18,10 @@ for case in "2 1" "3 2" "3 0"; do
   t0=$(date +%s.%N)
   kill -9 "$pid"
   # the job must end by itself; the timeout only keeps a failing test from hanging
-  ( sleep 60; kill -9 $mp 2>/dev/null ) & guard=$!
+  guard 60 "kill -9 $mp"
   wait $mp; rc=$?
   t=$(echo "$(date +%s.%N) - $t0" | bc)
-  kill $guard 2>/dev/null; wait $guard 2>/dev/null
+  unguard
   echo "$np ranks, rank $victim killed: the job ended after $t s with exit code $rc"
   check '[ $rc -ne 0 ]' "$np ranks: the job exited 0 after rank $victim was killed"
   check '[ $(echo "$t < 10" | bc) -eq 1 ]' "$np ranks: the job took $t s (over 10 s) to end after rank $victim was killed"

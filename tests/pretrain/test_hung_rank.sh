@@ -20,11 +20,10 @@ for case in "2 1 $WD" "3 0 $WD" "3 2 $WD"; do
   t0=$(date +%s.%N)
   kill -STOP "$pid"
   limit=$((WD + 10))
-  ( sleep $limit; kill -CONT "$pid" 2>/dev/null; kill -TERM $mp 2>/dev/null; sleep 5; kill -9 $mp 2>/dev/null ) &
-  guard=$!
+  guard $limit "kill -CONT $pid; kill -TERM $mp; sleep 5; kill -9 $mp"
   wait $mp; rc=$?
   t=$(echo "$(date +%s.%N) - $t0" | bc)
-  kill $guard 2>/dev/null; wait $guard 2>/dev/null
+  unguard
   echo "$np ranks, rank $victim stopped, watchdog_s = $wd: the job ended after $t s with exit code $rc"
   check '[ $rc -eq 5 ]' "$np ranks: exit code $rc after rank $victim hung (expected 5: the watchdog's MPI_Abort)"
   check '[ $(echo "$t < $limit" | bc) -eq 1 ]' "$np ranks: the job took $t s (over watchdog_s + 10 = $limit s) to end after rank $victim hung"
