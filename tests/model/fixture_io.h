@@ -1,8 +1,8 @@
 /* What the downstream fixture tests share (test_model_vqa_fixture.c, test_model_irtr_fixture.c):
  * reading the fixture file written by tools/reference (datasets and attributes of the open `file`,
  * which the test defines), the relative error, and the comparison of a named model output with a
- * reference dataset. Include once per test program, after harness.h and model/m3ae.h, with TOL_OUT
- * defined. */
+ * reference dataset, and of the model's gradients with /GROUP/grads/<name>. Include once per test
+ * program, after harness.h and model/m3ae.h, with TOL_OUT and TOL_GRAD defined. */
 #ifndef M3AE_TESTS_MODEL_FIXTURE_IO_H
 #define M3AE_TESTS_MODEL_FIXTURE_IO_H
 
@@ -72,6 +72,36 @@ static void compare_output(m3ae_model *m, m3ae_backend *be, const char *name, co
         free(mine);
     }
     free(ref);
+}
+
+/* Every trainable tensor's gradient against /group/grads/<official name>: each within TOL_GRAD, and
+ * every trainable tensor of the registry has its reference. */
+static void compare_grads(m3ae_model *m, m3ae_backend *be, const m3ae_registry *r, const char *group) {
+    const float *grads = m3ae_model_grads(m);
+    double worst = 0;
+    const char *worst_name = "";
+    int checked = 0, n_trainable = 0;
+    for (int i = 0; i < r->n; i++) {
+        const m3ae_param *p = &r->p[i];
+        if (!p->trainable) continue;
+        n_trainable++;
+        char path[200];
+        snprintf(path, sizeof path, "/%s/grads/%s", group, p->name);
+        size_t rn;
+        float *ref = read_f32(path, &rn);
+        if (ref && rn == p->numel) {
+            float *mine = malloc(rn * sizeof(float));
+            be->ops->download(be, mine, grads + p->offset, rn * sizeof(float));
+            double e = rel_err(mine, ref, rn);
+            if (e > worst) worst = e, worst_name = p->name;
+            T_CHECK(e <= TOL_GRAD, "grad %s rel err %.3g > %.0e", p->name, e, TOL_GRAD);
+            checked++;
+            free(mine);
+        }
+        free(ref);
+    }
+    printf("  %d gradients, worst %s rel err %.3g\n", checked, worst_name, worst);
+    T_CHECK(checked == n_trainable, "%d gradients compared, the registry has %d trainable tensors", checked, n_trainable);
 }
 
 #endif

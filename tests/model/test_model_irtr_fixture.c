@@ -87,32 +87,7 @@ int main(int argc, char **argv) {
     }
     free(rl);
     m3ae_model_backward(m, M3AE_PASS_IRTR, &b);
-    float *grads = m3ae_model_grads(m);
-    double worst = 0;
-    const char *worst_name = "";
-    int checked = 0;
-    for (int i = 0; i < r->n; i++) {
-        const m3ae_param *p = &r->p[i];
-        if (!p->trainable) continue;
-        char path[200];
-        snprintf(path, sizeof path, "/irtr/grads/%s", p->name);
-        size_t rn;
-        float *ref = read_f32(path, &rn);
-        if (ref && rn == p->numel) {
-            float *mine = malloc(rn * sizeof(float));
-            be->ops->download(be, mine, grads + p->offset, rn * sizeof(float));
-            double e = rel_err(mine, ref, rn);
-            if (e > worst) worst = e, worst_name = p->name;
-            T_CHECK(e <= TOL_GRAD, "grad %s rel err %.3g > %.0e", p->name, e, TOL_GRAD);
-            checked++;
-            free(mine);
-        }
-        free(ref);
-    }
-    printf("  %d gradients, worst %s rel err %.3g\n", checked, worst_name, worst);
-    int n_trainable = 0;
-    for (int i = 0; i < r->n; i++) n_trainable += r->p[i].trainable;
-    T_CHECK(checked == n_trainable, "%d gradients compared, the registry has %d trainable tensors", checked, n_trainable);
+    compare_grads(m, be, r, "irtr");
     /* the training step of the task's pass list: every registry entry reported ready exactly once
      * (the model aborts on a double or missing report), the frozen ITM head included */
     m3ae_model_set_grad_hook(m, count_reports, NULL);

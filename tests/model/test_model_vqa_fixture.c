@@ -89,29 +89,7 @@ int main(int argc, char **argv) {
     }
     free(rl);
     m3ae_model_backward(m, pass, &b);
-    float *grads = m3ae_model_grads(m);
-    double worst = 0;
-    const char *worst_name = "";
-    int checked = 0;
-    for (int i = 0; i < r->n; i++) {
-        const m3ae_param *p = &r->p[i];
-        if (!p->trainable) continue;
-        char path[200];
-        snprintf(path, sizeof path, "/%s/grads/%s", task, p->name);
-        size_t rn;
-        float *ref = read_f32(path, &rn);
-        if (ref && rn == p->numel) {
-            float *mine = malloc(rn * sizeof(float));
-            be->ops->download(be, mine, grads + p->offset, rn * sizeof(float));
-            double e = rel_err(mine, ref, rn);
-            if (e > worst) worst = e, worst_name = p->name;
-            T_CHECK(e <= TOL_GRAD, "grad %s rel err %.3g > %.0e", p->name, e, TOL_GRAD);
-            checked++;
-            free(mine);
-        }
-        free(ref);
-    }
-    printf("  %d gradients, worst %s rel err %.3g\n", checked, worst_name, worst);
+    compare_grads(m, be, r, task);
     free(images), free(ids), free(masks), free(labels);
     m3ae_model_destroy(m);
     m3ae_backend_close(be);
