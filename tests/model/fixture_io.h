@@ -1,8 +1,8 @@
 /* What the downstream fixture tests share (test_model_vqa_fixture.c, test_model_irtr_fixture.c):
  * reading the fixture file written by tools/reference (datasets and attributes of the open `file`,
- * which the test defines), the relative error, and the comparison of a named model output with a
- * reference dataset, and of the model's gradients with /GROUP/grads/<name>. Include once per test
- * program, after harness.h and model/m3ae.h, with TOL_OUT and TOL_GRAD defined. */
+ * which the test defines), loading its parameters into the model, the relative error, and the
+ * comparison of a named model output, and of the gradients, with the reference. Include once per
+ * test program, after harness.h and model/m3ae.h, with TOL_OUT and TOL_GRAD defined. */
 #ifndef M3AE_TESTS_MODEL_FIXTURE_IO_H
 #define M3AE_TESTS_MODEL_FIXTURE_IO_H
 
@@ -72,6 +72,20 @@ static void compare_output(m3ae_model *m, m3ae_backend *be, const char *name, co
         free(mine);
     }
     free(ref);
+}
+
+/* Every registry tensor, the heads included, from /params/<official name> of the fixture. */
+static void load_params(m3ae_model *m, m3ae_backend *be, const m3ae_registry *r) {
+    float *params = m3ae_model_params(m);
+    for (int i = 0; i < r->n; i++) {
+        char path[200];
+        snprintf(path, sizeof path, "/params/%s", r->p[i].name);
+        size_t n;
+        float *v = read_f32(path, &n);
+        T_CHECK(n == r->p[i].numel, "%s: %zu values, registry %zu", path, n, r->p[i].numel);
+        if (v && n == r->p[i].numel) be->ops->upload(be, params + r->p[i].offset, v, n * sizeof(float));
+        free(v);
+    }
 }
 
 /* Every trainable tensor's gradient against /group/grads/<official name>: each within TOL_GRAD, and

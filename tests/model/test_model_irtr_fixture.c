@@ -56,16 +56,7 @@ int main(int argc, char **argv) {
         T_CHECK(f >= 0 && !r->p[f].has_grad, "%s must be registered without a gradient (frozen)", frozen[i]);
         T_CHECK(h >= 0 && r->p[h].has_grad, "%s must be registered with a gradient", head[i]);
     }
-    float *params = m3ae_model_params(m);
-    for (int i = 0; i < r->n; i++) { /* every registry tensor, the head included, from the fixture */
-        char path[200];
-        snprintf(path, sizeof path, "/params/%s", r->p[i].name);
-        size_t n;
-        float *v = read_f32(path, &n);
-        T_CHECK(n == r->p[i].numel, "%s: %zu values, registry %zu", path, n, r->p[i].numel);
-        if (v && n == r->p[i].numel) be->ops->upload(be, params + r->p[i].offset, v, n * sizeof(float));
-        free(v);
-    }
+    load_params(m, be, r);
     size_t n;
     float *images = read_f32("/inputs/images", &n);
     int32_t *ids = read_i32("/inputs/text_ids", &n), *masks = read_i32("/inputs/text_masks", &n);
